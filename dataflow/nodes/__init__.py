@@ -1,0 +1,1 @@
+"""Node classes: the shared contract, the registry, generated model nodes."""

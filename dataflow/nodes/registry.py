@@ -1,0 +1,79 @@
+"""Node type name -> node class, across DataFlow instances and built-in/custom nodes.
+
+Generated model nodes are registered per DataFlow instance (its ``name``); two instances may
+both have ``UserCreateNode``.  ``resolve`` picks the one named by ``db_instance`` when given,
+else the most recently registered.  Unknown names get a did-you-mean ``WorkflowError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import weakref
+
+from ..errors import WorkflowError
+
+# name -> list of (owner name, weakref to class); newest last.
+_REGISTRY: dict[str, list[tuple[str | None, "weakref.ref"]]] = {}
+_ALIASES = {"GetNode": "ReadNode"}
+
+
+def register(cls: type, name: str | None = None, owner: str | None = None) -> None:
+    """Make ``cls`` resolvable as ``name`` (default: its node type); ``owner`` is a db name."""
+    name = name or cls.node_type()
+    entries = [(o, r) for (o, r) in _REGISTRY.get(name, []) if r() is not None and o != owner]
+    entries.append((owner, weakref.ref(cls)))
+    _REGISTRY[name] = entries
+
+
+def unregister_owner(owner: str) -> None:
+    """Forget every node registered by DataFlow instance ``owner``."""
+    for name in list(_REGISTRY):
+        kept = [(o, r) for (o, r) in _REGISTRY[name] if o != owner and r() is not None]
+        if kept:
+            _REGISTRY[name] = kept
+        else:
+            del _REGISTRY[name]
+
+
+def _lookup(name: str, db_instance: str | None):
+    entries = [(o, r()) for (o, r) in _REGISTRY.get(name, ())]
+    entries = [(o, c) for (o, c) in entries if c is not None]
+    if not entries:
+        return None
+    if db_instance is not None:
+        for o, c in reversed(entries):
+            if o == db_instance:
+                return c
+        return None
+    return entries[-1][1]
+
+
+def known_names() -> list[str]:
+    return sorted(n for n, entries in _REGISTRY.items() if any(r() is not None for _, r in entries))
+
+
+def resolve(name: str, db_instance: str | None = None) -> type:
+    """Return the node class for ``name`` or raise ``WorkflowError`` with close matches."""
+    if not isinstance(name, str) or not name:
+        raise WorkflowError(f"node type must be a non-empty string or a Node class, not {name!r}")
+    cls = _lookup(name, db_instance)
+    if cls is None:
+        for alias, target in _ALIASES.items():
+            if name.endswith(alias):
+                cls = _lookup(name[: -len(alias)] + target, db_instance)
+                if cls is not None:
+                    break
+    if cls is not None:
+        return cls
+    names = known_names()
+    # Compare on a normalised form so "User_Create" finds "UserCreateNode".
+    norm = {re.sub(r"[^a-z0-9]", "", n.lower()).removesuffix("node"): n for n in names}
+    key = re.sub(r"[^a-z0-9]", "", name.lower()).removesuffix("node")
+    close = [norm[k] for k in difflib.get_close_matches(key, list(norm), n=3, cutoff=0.6)]
+    if not close:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    where = f" for db_instance {db_instance!r}" if db_instance is not None else ""
+    hint = f"; did you mean {' or '.join(close)}?" if close else (
+        "; define the model with @db.model first (nodes are named <Model>CreateNode, <Model>ListNode, ...)")
+    raise WorkflowError(f"unknown node type {name!r}{where}{hint}")
