@@ -40,6 +40,13 @@ class RunContext:
     state: dict = field(default_factory=dict)
     node_id: str | None = None
     dependencies: frozenset = frozenset()
+    #: async callables ``f(failed: bool)`` run once when the run ends, newest first
+    #: (transaction scopes use it to roll back a scope that was never committed).
+    finalizers: list = field(default_factory=list)
+
+    def on_finish(self, callback) -> None:
+        """Register ``async callback(failed: bool)`` to run when the workflow run ends."""
+        self.finalizers.append(callback)
 
 
 class Node:

@@ -1,0 +1,67 @@
+"""Running coroutines from synchronous code on a persistent, per-thread event loop.
+
+Sync entry points (LocalRuntime.execute, db.express_sync, db.close) reuse one loop per thread
+instead of asyncio.run() per call: creating a loop costs more than a point read, and pools
+are bound to the loop that created them.  Inside a running loop (Jupyter, async tests) the call
+is handed to a private worker thread with its own persistent loop.  uvloop is used when
+installed unless DATAFLOW_NO_UVLOOP=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import Future
+
+_local = threading.local()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new loop: uvloop's when installed and not disabled, else asyncio's default."""
+    if os.environ.get("DATAFLOW_NO_UVLOOP", "").lower() not in ("1", "true", "yes", "on"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+class _Worker:
+    """One daemon thread with a loop that runs forever, for sync calls made inside a loop."""
+
+    def __init__(self) -> None:
+        self.loop = new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="dataflow-sync", daemon=True)
+        self.thread.start()
+
+    def run(self, coro):
+        fut: Future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result()
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def run_sync(coro):
+    """Run ``coro`` to completion from synchronous code and return its result."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _thread_loop().run_until_complete(coro)
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = _Worker()
+    return _worker.run(coro)
