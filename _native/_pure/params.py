@@ -1,0 +1,258 @@
+"""Pure-Python twin of ``_native.params``: value coercion/binding per dialect and row decoding.
+
+Kinds and dialects are small ints so the compiled version can switch on them.  Coercion is
+strict (no bool-as-int, no float truncation, range checks, NUL refusal, aware datetimes) and
+raises TypeError/ValueError with a message the caller prefixes with the field path.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import uuid as _uuid
+from decimal import Decimal
+
+import orjson
+
+INT, FLOAT, BOOL, STR, BYTES, DATETIME, DATE, DECIMAL, UUID, JSON, VECTOR = range(1, 12)
+KIND_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", STR: "str", BYTES: "bytes",
+              DATETIME: "datetime", DATE: "date", DECIMAL: "Decimal", UUID: "UUID",
+              JSON: "JSON", VECTOR: "vector"}
+POSTGRESQL, MYSQL, SQLITE = 1, 2, 3
+
+INT64_MIN = -(2 ** 63)
+INT64_MAX = 2 ** 63 - 1
+MYSQL_DECIMAL_SCALE = 30
+MYSQL_DECIMAL_INT_DIGITS = 35
+_UTC = _dt.timezone.utc
+
+
+def _tname(v) -> str:
+    return type(v).__name__
+
+
+def _check_text(v: str) -> str:
+    if "\x00" in v:
+        raise ValueError("NUL character (\\x00) is not allowed in text")
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text contains a lone surrogate and is not valid Unicode") from None
+    return v
+
+
+def _check_json(v, depth: int = 0):
+    """Reject what JSON cannot carry faithfully: NaN/inf, NUL, non-str keys, odd types."""
+    if depth > 64:
+        raise ValueError("JSON value nested deeper than 64 levels")
+    t = type(v)
+    if t is str:
+        _check_text(v)
+    elif t is float:
+        if not math.isfinite(v):
+            raise ValueError("NaN and Infinity cannot be stored in JSON")
+    elif t is dict:
+        for k, item in v.items():
+            if type(k) is not str:
+                raise TypeError(f"JSON object keys must be str, got {_tname(k)}")
+            _check_text(k)
+            _check_json(item, depth + 1)
+    elif t is list or t is tuple:
+        for item in v:
+            _check_json(item, depth + 1)
+    elif v is None or t is bool or t is int:
+        pass
+    else:
+        raise TypeError(f"{_tname(v)} is not JSON-serializable (use dict, list, str, int, float, bool or None)")
+
+
+def coerce(value, kind: int, dialect: int):
+    """Check ``value`` against ``kind`` and convert it to what ``dialect``'s driver binds.
+
+    ``None`` passes through (NOT NULL is the database's job).
+    """
+    if value is None:
+        return None
+    t = type(value)
+    if kind == INT:
+        if t is not int:
+            if isinstance(value, int) and t is not bool:
+                value = int(value)
+            else:
+                raise TypeError(f"expected int, got {_tname(value)}")
+        if value < INT64_MIN or value > INT64_MAX:
+            raise ValueError("integer out of range for a 64-bit column")
+        return value
+    if kind == STR:
+        if t is not str:
+            raise TypeError(f"expected str, got {_tname(value)}")
+        return _check_text(value)
+    if kind == FLOAT:
+        if t is float:
+            pass
+        elif t is int:
+            value = float(value)
+        else:
+            raise TypeError(f"expected float, got {_tname(value)}")
+        if dialect != POSTGRESQL and not math.isfinite(value):
+            raise ValueError("NaN and Infinity cannot be stored faithfully on this database")
+        return value
+    if kind == BOOL:
+        if t is not bool:
+            raise TypeError(f"expected bool, got {_tname(value)}")
+        if dialect == POSTGRESQL:
+            return value
+        return 1 if value else 0
+    if kind == DATETIME:
+        if not isinstance(value, _dt.datetime):
+            raise TypeError(f"expected datetime, got {_tname(value)}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime (no tzinfo); attach a timezone, e.g. datetime.now(timezone.utc)")
+        if dialect == POSTGRESQL:
+            return value
+        utc = value.astimezone(_UTC).replace(tzinfo=None)
+        if dialect == MYSQL:
+            return utc
+        return utc.isoformat(timespec="microseconds") + "+00:00"
+    if kind == JSON:
+        _check_json(value)
+        return orjson.dumps(value).decode()
+    if kind == DECIMAL:
+        if t is int:
+            value = Decimal(value)
+        elif not isinstance(value, Decimal):
+            raise TypeError(f"expected Decimal or int, got {_tname(value)} (floats are inexact; use Decimal)")
+        if not value.is_finite():
+            if dialect == POSTGRESQL and value.is_nan():
+                return value
+            raise ValueError("non-finite Decimal cannot be stored on this database")
+        if dialect == MYSQL:
+            sign, digits, exp = value.as_tuple()
+            if exp < -MYSQL_DECIMAL_SCALE:
+                raise ValueError(f"Decimal has more than {MYSQL_DECIMAL_SCALE} digits after the point")
+            if len(digits) + exp > MYSQL_DECIMAL_INT_DIGITS:
+                raise ValueError(f"Decimal has more than {MYSQL_DECIMAL_INT_DIGITS} digits before the point")
+            return value
+        if dialect == SQLITE:
+            return str(value)
+        return value
+    if kind == UUID:
+        if isinstance(value, _uuid.UUID):
+            u = value
+        elif t is str:
+            try:
+                u = _uuid.UUID(value)
+            except ValueError:
+                raise ValueError("not a valid UUID string") from None
+        else:
+            raise TypeError(f"expected UUID, got {_tname(value)}")
+        if dialect == POSTGRESQL:
+            return u
+        return str(u)
+    if kind == DATE:
+        if t is _dt.datetime or not isinstance(value, _dt.date) or isinstance(value, _dt.datetime):
+            raise TypeError(f"expected date, got {_tname(value)}")
+        if dialect == SQLITE:
+            return value.isoformat()
+        return value
+    if kind == BYTES:
+        if t is bytes:
+            return value
+        if t is bytearray or t is memoryview:
+            return bytes(value)
+        raise TypeError(f"expected bytes, got {_tname(value)}")
+    if kind == VECTOR:
+        return value
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def coerce_row(values, kinds, dialect: int, names) -> list:
+    """Coerce one row; errors are prefixed with the field name: ``field 'age': expected int``."""
+    out = []
+    for i in range(len(kinds)):
+        try:
+            out.append(coerce(values[i], kinds[i], dialect))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"field {names[i]!r}: {exc}") from None
+    return out
+
+
+def coerce_rows(rows, kinds, dialect: int, names, start_index: int = 0) -> list:
+    """Coerce many rows (sequences aligned with ``kinds``) into one flat parameter list.
+
+    Errors say ``row {i}, field 'x': ...`` and carry ``.row_index`` (i counts from
+    ``start_index``) so bulk loaders can report the failing row exactly.
+    """
+    out = []
+    width = len(kinds)
+    for r, row in enumerate(rows):
+        if len(row) != width:
+            exc = ValueError(f"row {start_index + r}: expected {width} values, got {len(row)}")
+            exc.row_index = start_index + r
+            raise exc
+        for i in range(width):
+            try:
+                out.append(coerce(row[i], kinds[i], dialect))
+            except (TypeError, ValueError) as exc:
+                err = type(exc)(f"row {start_index + r}, field {names[i]!r}: {exc}")
+                err.row_index = start_index + r
+                raise err from None
+    return out
+
+
+def decode(value, kind: int, dialect: int):
+    """Turn what ``dialect``'s driver returned for ``kind`` back into the Python type."""
+    if value is None:
+        return None
+    if kind == BOOL:
+        return bool(value)
+    if kind == DATETIME:
+        if type(value) is str:
+            value = _dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_UTC)
+        return value
+    if kind == JSON:
+        if type(value) is str or type(value) is bytes:
+            return orjson.loads(value)
+        return value
+    if kind == UUID:
+        if type(value) is _uuid.UUID:
+            return value
+        return _uuid.UUID(str(value))
+    if kind == DATE:
+        if type(value) is str:
+            return _dt.date.fromisoformat(value)
+        return value
+    if kind == DECIMAL:
+        if type(value) is Decimal:
+            return value
+        return Decimal(str(value)) if type(value) is not float else Decimal(repr(value))
+    if kind == FLOAT:
+        return float(value)
+    if kind == BYTES:
+        return bytes(value) if type(value) is not bytes else value
+    return value
+
+
+def needs_decode(kind: int, dialect: int) -> bool:
+    """Whether values of ``kind`` come back from ``dialect`` in a type that needs converting."""
+    if kind in (INT, STR):
+        return False
+    if dialect == POSTGRESQL:
+        return kind in (JSON, UUID)
+    return True
+
+
+def decode_rows(rows, names, kinds, dialect: int) -> list:
+    """Rows (positional sequences) -> list of dicts with Python values, one pass."""
+    plan = [(i, names[i], kinds[i] if needs_decode(kinds[i], dialect) else 0) for i in range(len(names))]
+    out = []
+    for row in rows:
+        d = {}
+        for i, name, kind in plan:
+            v = row[i]
+            d[name] = decode(v, kind, dialect) if kind and v is not None else v
+        out.append(d)
+    return out

@@ -1,0 +1,212 @@
+"""Parse a database URL and DataFlow(...) options once, into a frozen Config.
+
+Everything downstream receives parsed values; nothing else reads the environment or
+re-parses URLs.  No I/O happens here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .errors import ConfigurationError
+
+_SCHEMES = {
+    "postgresql": "postgresql", "postgres": "postgresql", "postgresql+asyncpg": "postgresql",
+    "mysql": "mysql", "mariadb": "mysql", "mysql+aiomysql": "mysql",
+    "sqlite": "sqlite", "sqlite+aiosqlite": "sqlite",
+    "mongodb": "mongodb", "mongodb+srv": "mongodb",
+}
+
+#: Keyword arguments the well-known project accepts that mean nothing here: accepted, warned once.
+COMPAT_KWARGS = frozenset({
+    "enable_caching", "enable_metrics", "enable_audit", "audit_logging", "connection_pool_size",
+    "debug", "optimize_queries", "enable_query_cache", "database_type", "enterprise_mode",
+    "schema_cache_enabled", "schema_cache_ttl", "schema_cache_max_size", "migration_enabled",
+    "enable_connection_pooling", "log_level", "tdd_mode", "test_context", "enable_model_persistence",
+    "auto_discover_models", "skip_registry", "skip_migration", "encryption_key", "read_replica_url",
+    "connection_validation", "max_retries", "enable_security", "security_level", "pool_pre_ping",
+    "cache_backend", "query_timeout", "enable_profiling", "enable_versioning", "health_check_interval",
+})
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed database URL. ``dialect`` is postgresql, mysql, sqlite or mongodb."""
+
+    dialect: str
+    raw: str = field(repr=False)
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    database: str | None = None
+    path: str | None = None          # sqlite: file path or ":memory:"
+    query: tuple = ()
+
+    @property
+    def is_memory(self) -> bool:
+        return self.dialect == "sqlite" and self.path == ":memory:"
+
+    def redacted(self) -> str:
+        """The URL with the password replaced, safe for messages and logs."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.path}"
+        auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
+        port = f":{self.port}" if self.port else ""
+        return f"{self.dialect}://{auth}{self.host or ''}{port}/{self.database or ''}"
+
+    def identity(self) -> str:
+        """A short string naming this database (used as the default instance name)."""
+        if self.dialect == "sqlite":
+            return f"sqlite:{self.path}"
+        return f"{self.dialect}:{self.host}:{self.port or ''}/{self.database or ''}"
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """Parse ``url``; raise ConfigurationError naming the supported forms when it is wrong."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"database URL must be a non-empty string, got {type(url).__name__}")
+    url = url.strip()
+    if url == ":memory:":
+        return DatabaseURL("sqlite", url, path=":memory:")
+    if "://" not in url:
+        raise ConfigurationError(
+            f"database URL {_redact_raw(url)!r} has no scheme; use postgresql://user@host/db, "
+            "mysql://user@host/db, sqlite:///file.db, sqlite:///:memory: or mongodb://host/db")
+    scheme, rest = url.split("://", 1)
+    dialect = _SCHEMES.get(scheme.lower())
+    if dialect is None:
+        close = difflib.get_close_matches(scheme.lower(), list(_SCHEMES), n=1)
+        hint = f"; did you mean {close[0]}://?" if close else ""
+        raise ConfigurationError(
+            f"unsupported database URL scheme {scheme!r}{hint} "
+            f"(supported: postgresql, postgres, mysql, mariadb, sqlite, mongodb)")
+    if dialect == "sqlite":
+        if not rest.startswith("/"):
+            raise ConfigurationError("SQLite URLs look like sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:")
+        path, _, q = rest[1:].partition("?")
+        if not path:
+            raise ConfigurationError("SQLite URL has no file path; use sqlite:///app.db or sqlite:///:memory:")
+        return DatabaseURL("sqlite", url, path=unquote(path), query=tuple(parse_qsl(q)))
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"database URL {_redact_raw(url)!r} has an invalid port") from None
+    database = unquote(parts.path.lstrip("/")) or None
+    return DatabaseURL(dialect, url, host=parts.hostname or "localhost", port=port,
+                       user=unquote(parts.username) if parts.username else None,
+                       password=unquote(parts.password) if parts.password else None,
+                       database=database, query=tuple(parse_qsl(parts.query)))
+
+
+def _redact_raw(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, _, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+DRIVER_EXTRAS = {
+    "postgresql": ("asyncpg", "postgres"),
+    "mysql": ("aiomysql", "mysql"),
+    "sqlite": ("aiosqlite", None),
+    "mongodb": ("pymongo", "mongo"),
+}
+
+
+def check_driver(dialect: str) -> None:
+    """Raise ConfigurationError naming the pip extra when ``dialect``'s driver is missing."""
+    import importlib.util
+
+    module, extra = DRIVER_EXTRAS[dialect]
+    if importlib.util.find_spec(module) is None:
+        what = f"pip install 'dataflow-native[{extra}]'" if extra else f"pip install {module}"
+        raise ConfigurationError(f"the {dialect} driver ({module}) is not installed; run: {what}")
+
+
+def env_int(name: str, minimum: int = 1) -> int | None:
+    """Read a positive int from the environment, or None; a bad value is a ConfigurationError."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name}={raw!r} must be an integer") from None
+    if value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Frozen DataFlow options (see DataFlow.__init__ for meanings)."""
+
+    url: DatabaseURL
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    pool_recycle: float = 3600
+    pool_timeout: float = 30
+    echo: bool = False
+    auto_migrate: bool = True
+    existing_schema_mode: bool = False
+    migration_lock_timeout: float = 30
+    multi_tenant: bool = False
+    cache_enabled: bool = False
+    cache_ttl: float = 300
+    redis_url: str | None = None
+    monitoring: bool = False
+    slow_query_threshold: float = 1.0
+    testing: bool = False
+    name: str = ""
+
+
+_KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_timeout", "echo",
+          "auto_migrate", "existing_schema_mode", "migration_lock_timeout", "multi_tenant",
+          "cache_enabled", "cache_ttl", "redis_url", "monitoring", "slow_query_threshold", "testing",
+          "adapter", "name")
+
+
+def build_config(database_url, *, adapter_url: str | None = None, compat: dict, **opts) -> Config:
+    """Validate DataFlow(...) arguments and return a Config (no I/O)."""
+    unknown = [k for k in compat if k not in COMPAT_KWARGS]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(k, list(_KNOWN) + sorted(COMPAT_KWARGS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(f"DataFlow() got an unknown keyword argument {k!r}{hint}")
+    ignored = [k for k in compat if k in COMPAT_KWARGS]
+    if ignored:
+        warnings.warn(f"DataFlow(): {', '.join(sorted(ignored))} accepted for compatibility and ignored",
+                      stacklevel=3)
+    testing = bool(opts.get("testing"))
+    if database_url is None:
+        database_url = adapter_url
+    if database_url is None and not testing:
+        database_url = os.environ.get("DATABASE_URL") or None
+    if database_url is None:
+        database_url = ":memory:"
+    url = parse_url(database_url)
+    for key in ("pool_size", "max_overflow"):
+        v = opts.get(key)
+        if v is not None and (type(v) is not int or v < (1 if key == "pool_size" else 0)):
+            raise ConfigurationError(f"{key} must be a {'positive' if key == 'pool_size' else 'non-negative'} int, got {v!r}")
+    for key in ("pool_timeout", "pool_recycle", "cache_ttl", "slow_query_threshold", "migration_lock_timeout"):
+        v = opts.get(key)
+        if v is not None and (type(v) not in (int, float) or v < 0):
+            raise ConfigurationError(f"{key} must be a non-negative number of seconds, got {v!r}")
+    if opts.get("pool_size") is None:
+        env = env_int("DATAFLOW_POOL_SIZE")
+        if env is not None:
+            opts["pool_size"] = env
+    name = opts.pop("name", None) or url.identity()
+    if not isinstance(name, str):
+        raise ConfigurationError(f"name must be a str, got {type(name).__name__}")
+    clean = {k: v for k, v in opts.items() if v is not None}
+    return Config(url=url, name=name, **clean)

@@ -1,0 +1,65 @@
+"""MySQL/MariaDB: %s placeholders (client-side binding by PyMySQL), binary collation so text
+comparisons are case-sensitive like PostgreSQL and SQLite, DATETIME(6) in UTC, ON DUPLICATE KEY."""
+
+from __future__ import annotations
+
+from _native._pure import params as K
+
+from .base import Dialect
+
+VARCHAR_MAX_INDEXED = 255
+VARCHAR_MAX = 16383
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    code = K.MYSQL
+    paramstyle = "%s"
+    quote_char = "`"
+    ident_limit = 64
+    supports_returning = False
+    supports_update_returning = False
+    json_contains_mode = 1
+    like_escape_literal = "'\\\\'"
+    max_params = 1_000_000          # PyMySQL binds client-side: the limit is max_allowed_packet
+    filter_templates = {
+        "like": "{c} LIKE {p}", "ilike": "LOWER({c}) LIKE LOWER({p})",
+        "regex": "{c} REGEXP {p}", "iregex": "{c} REGEXP CONCAT('(?i)', {p})",
+        "json_contains": "JSON_CONTAINS({c}, {p})",
+    }
+    type_map = {K.INT: "BIGINT", K.FLOAT: "DOUBLE", K.BOOL: "TINYINT(1)", K.STR: "TEXT",
+                K.BYTES: "LONGBLOB", K.DATETIME: "DATETIME(6)", K.DATE: "DATE",
+                K.DECIMAL: "DECIMAL(65,30)", K.UUID: "CHAR(36)", K.JSON: "JSON", K.VECTOR: "LONGBLOB"}
+    no_limit = "18446744073709551615"
+
+    def column_type(self, f, indexed: bool) -> str:
+        if f.kind == K.STR:
+            if indexed:
+                return f"VARCHAR({min(f.max_length or VARCHAR_MAX_INDEXED, VARCHAR_MAX_INDEXED * 3)})"
+            if f.max_length and f.max_length <= VARCHAR_MAX:
+                return f"VARCHAR({f.max_length})"
+            return "LONGTEXT"
+        return self.type_map[f.kind]
+
+    def id_column(self, model) -> str:
+        f = model.fields["id"]
+        if model.id_auto:
+            return f"{self.quote('id')} BIGINT AUTO_INCREMENT PRIMARY KEY"
+        typ = "CHAR(36)" if f.kind == K.UUID else "VARCHAR(255)"
+        return f"{self.quote('id')} {typ} PRIMARY KEY"
+
+    def table_suffix(self) -> str:
+        return " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+    def create_index(self, table, ix) -> str:
+        cols = ", ".join(self.quote(c) for c in ix.fields)
+        uniq = "UNIQUE " if ix.unique else ""
+        return f"CREATE {uniq}INDEX IF NOT EXISTS {self.quote(ix.name)} ON {self.quote(table)} ({cols})"
+
+    def upsert(self, table, columns, conflict, update, rows=1, returning=False, created_marker=None):
+        sql = self.insert(table, columns, rows)
+        if update:
+            sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in update)
+        else:  # "skip": a no-op assignment keeps the existing row and reports 0 affected
+            sets = f"{self.quote(conflict[0])} = {self.quote(conflict[0])}"
+        return sql + f" ON DUPLICATE KEY UPDATE {sets}"

@@ -1,0 +1,23 @@
+"""One module per database driver; ``driver_for(config)`` picks it (importing it lazily)."""
+
+from __future__ import annotations
+
+
+def driver_for(config):
+    from ..config import check_driver
+
+    dialect = config.url.dialect
+    check_driver(dialect)
+    if dialect == "postgresql":
+        from .postgresql import PostgreSQLDriver
+        return PostgreSQLDriver(config)
+    if dialect == "mysql":
+        from .mysql import MySQLDriver
+        return MySQLDriver(config)
+    if dialect == "sqlite":
+        from .sqlite import SQLiteDriver
+        return SQLiteDriver(config)
+    from ..errors import UnsupportedFeatureError
+    raise UnsupportedFeatureError(
+        f"{dialect} URLs are not supported by this version (MongoDB support is not built yet); "
+        "use postgresql://, mysql:// or sqlite://")

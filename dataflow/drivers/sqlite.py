@@ -1,0 +1,220 @@
+"""aiosqlite behind the driver contract: one connection (WAL for files), a real REGEXP,
+case-sensitive LIKE, statements serialised by a lock so a transaction never interleaves
+with another task's statements."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import weakref
+
+from .. import errors as E
+from .base import Conn, Driver
+
+
+def translate(exc: BaseException) -> BaseException:
+    import sqlite3
+
+    if isinstance(exc, E.DataFlowError):
+        return exc
+    msg = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "UNIQUE" in msg or "PRIMARY KEY" in msg:
+            return E.UniqueViolationError(f"unique constraint violated: {msg}", exc)
+        return E.IntegrityError(f"constraint violated: {msg}", exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
+        return E.TransactionConflictError(f"database is locked, retry the transaction: {msg}", exc)
+    if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)) and "closed" in msg:
+        return E.DatabaseConnectionError(f"SQLite connection is closed: {msg}", exc)
+    if isinstance(exc, (OSError, ValueError)) and not isinstance(exc, sqlite3.Error):
+        return E.DatabaseConnectionError(f"SQLite failed: {msg}", exc)
+    return E.QueryError(f"SQLite rejected the statement: {msg}", exc)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str):
+    flags = 0
+    if pattern.startswith("(?i)"):
+        pattern, flags = pattern[4:], re.IGNORECASE
+    return re.compile(pattern, flags)
+
+
+def _regexp(pattern, value):
+    """SQLite's REGEXP: ``value REGEXP pattern`` calls regexp(pattern, value)."""
+    if value is None or pattern is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    return _compile(pattern).search(value) is not None
+
+
+class _LiteConn(Conn):
+    __slots__ = ("db",)
+
+    def __init__(self, db):
+        self.db = db
+
+    async def fetch(self, sql, params=()):
+        try:
+            return await self.db.execute_fetchall(sql, params)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def fetchrow(self, sql, params=()):
+        try:
+            async with self.db.execute(sql, params) as cur:
+                return await cur.fetchone()
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def execute(self, sql, params=()):
+        try:
+            async with self.db.execute(sql, params) as cur:
+                return cur.rowcount
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def executemany(self, sql, rows):
+        try:
+            await self.db.executemany(sql, rows)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def insert(self, sql, params=()):
+        try:
+            async with self.db.execute(sql, params) as cur:
+                if "RETURNING" in sql:
+                    row = await cur.fetchone()
+                    return row[0] if row else None
+                return cur.lastrowid
+        except Exception as exc:
+            raise translate(exc) from exc
+
+
+class SQLiteDriver(Driver):
+    dialect_name = "sqlite"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._db = None
+        self._conn: _LiteConn | None = None
+        self._open_lock: asyncio.Lock | None = None
+        self._locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._depth = 0
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lk = self._locks.get(loop)
+        if lk is None:
+            lk = self._locks[loop] = asyncio.Lock()
+        return lk
+
+    async def open(self) -> _LiteConn:
+        if self._conn is not None:
+            return self._conn
+        import aiosqlite
+
+        async with self._lock():
+            if self._conn is not None:
+                return self._conn
+            path = self.url.path
+            try:
+                db = await aiosqlite.connect(path, isolation_level=None)
+                await db.create_function("regexp", 2, _regexp, deterministic=True)
+                if path != ":memory:":
+                    await db.execute("PRAGMA journal_mode=WAL")
+                    await db.execute("PRAGMA synchronous=NORMAL")
+                await db.execute("PRAGMA foreign_keys=ON")
+                await db.execute("PRAGMA case_sensitive_like=ON")
+                await db.execute(f"PRAGMA busy_timeout={int(self.config.pool_timeout * 1000)}")
+            except Exception as exc:
+                raise E.DatabaseConnectionError(f"cannot open SQLite database {path!r}: {exc}", exc) from exc
+            self._db = db
+            self._conn = _LiteConn(db)
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def _borrow(self):
+        tx = self._tx.get()
+        if tx is not None:
+            yield tx
+            return
+        conn = self._conn or await self.open()
+        async with self._lock():
+            yield conn
+
+    async def fetch(self, sql, params=()):
+        async with self._borrow() as c:
+            return await c.fetch(sql, params)
+
+    async def fetchrow(self, sql, params=()):
+        async with self._borrow() as c:
+            return await c.fetchrow(sql, params)
+
+    async def execute(self, sql, params=()):
+        async with self._borrow() as c:
+            return await c.execute(sql, params)
+
+    async def executemany(self, sql, rows):
+        async with self.transaction() as c:
+            await c.executemany(sql, rows)
+
+    async def insert(self, sql, params=()):
+        async with self._borrow() as c:
+            return await c.insert(sql, params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, isolation: str | None = None):
+        outer = self._tx.get()
+        if outer is not None:
+            self._depth += 1
+            name = f"sp_{self._depth}"
+            await outer.execute(f"SAVEPOINT {name}")
+            try:
+                yield outer
+            except BaseException:
+                await outer.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                await outer.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                await outer.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                self._depth -= 1
+            return
+        conn = self._conn or await self.open()
+        async with self._lock():
+            token = self._tx.set(conn)
+            try:
+                await conn.execute("BEGIN IMMEDIATE" if isolation == "immediate" else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+                    raise
+                else:
+                    await conn.execute("COMMIT")
+            finally:
+                self._tx.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def connection(self):
+        async with self._borrow() as c:
+            yield c.db
+
+    async def server_info(self) -> dict:
+        row = await self.fetchrow("SELECT sqlite_version()")
+        return {"version": row[0], "max_connections": 1}
+
+    def pool_stats(self) -> dict:
+        active = 1 if any(lk.locked() for lk in self._locks.values()) else 0
+        opened = 1 if self._conn is not None else 0
+        return {"active": active, "idle": opened - active, "max": 1, "overflow": 0, "max_overflow": 0,
+                "utilization": float(active)}
+
+    async def close(self):
+        self.closed = True
+        if self._db is not None:
+            db, self._db, self._conn = self._db, None, None
+            await db.close()
