@@ -137,10 +137,25 @@ class _Runtime:
             inputs = scoped = flat = _EMPTY
         rendered = _render_all(wf, flat, scoped) if wf._has_templates else None
         run_id = new_run_id()
-        ctx = RunContext(run_id, inputs=inputs if inputs is not _EMPTY else {})
         results: dict = {}
+        if len(wf.order) == 1:
+            # One node: its context is the run's context (nothing else can see it), no scheduler.
+            spec = wf._specs[wf.order[0]]
+            ctx = RunContext(run_id, {} if inputs is _EMPTY else inputs, {}, spec.node_id, spec.dependencies, [])
+        else:
+            spec = None
+            ctx = RunContext(run_id, {} if inputs is _EMPTY else inputs, {}, None, frozenset(), [])
         try:
-            if wf._sequential or self.max_concurrency == 1:
+            if spec is not None:
+                failed = False
+                try:
+                    results[spec.node_id] = await self._call(spec, ctx, results, scoped, rendered, ctx)
+                except NodeExecutionError as err:
+                    if self.raise_on_error:
+                        raise
+                    results[spec.node_id] = _failure(err)
+                    failed = True
+            elif wf._sequential or self.max_concurrency == 1:
                 failed = await self._run_sequential(wf, ctx, results, scoped, rendered)
             else:
                 failed = await self._run_graph(wf, ctx, results, scoped, rendered)
@@ -153,7 +168,7 @@ class _Runtime:
         return RunResult(results, run_id)
 
     async def _call(self, spec: NodeSpec, ctx: RunContext, results: dict, scoped: dict,
-                    rendered: dict | None) -> dict:
+                    rendered: dict | None, node_ctx: RunContext | None = None) -> dict:
         nid = spec.node_id
         params = spec._params if rendered is None else rendered.get(nid, spec._params)
         over = scoped.get(nid) if scoped else None
@@ -167,7 +182,8 @@ class _Runtime:
             except WorkflowError as exc:
                 raise NodeExecutionError(f"node {nid!r} ({spec.type_name}) could not get its inputs: {exc}",
                                          nid, exc) from exc
-        node_ctx = _node_ctx(ctx, spec)
+        if node_ctx is None:
+            node_ctx = _node_ctx(ctx, spec)
         attempt = 0
         while True:
             try:

@@ -287,3 +287,24 @@ def test_execute_accepts_builder_and_rebuilds_after_edit():
 def test_execute_rejects_other_objects():
     with pytest.raises(WorkflowError, match="takes a Workflow"):
         run({"a": 1})
+
+
+# -- property: text that is not a template is never touched ------------------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab {}$_.1\"':")), max_size=30))
+def test_non_templates_untouched(text):
+    import re
+    is_exact = re.fullmatch(r"\$?\{[A-Za-z_][A-Za-z0-9_]*\}", text) is not None
+    has_inner = re.search(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", text) is not None
+    names = set()
+    renderer = compile_value(text, names)
+    assert (renderer is None) == (not is_exact and not has_inner)
+    if renderer is not None:
+        values = {n: f"<{n}>" for n in names}
+        out = renderer(values)
+        if is_exact:
+            assert out == f"<{text.strip('${}')}>"
+        else:
+            assert out == re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: f"<{m.group(1)}>", text)

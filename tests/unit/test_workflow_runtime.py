@@ -389,3 +389,64 @@ def test_empty_workflow_and_bad_options():
         LocalRuntime(max_concurency=3)
     with LocalRuntime(debug=True, enable_cycles=False) as rt:
         assert rt.execute(chain(Echo))["n0"] == {}
+
+
+async def test_cancelling_the_run_cancels_nodes_and_runs_finalizers():
+    Sleeper.started, Sleeper.cancelled = [], []
+    log = []
+
+    class Fin(Node):
+        async def run(self, ctx, **p):
+            async def fin(failed):
+                log.append(failed)
+            ctx.on_finish(fin)
+            return {}
+
+    wf = WorkflowBuilder()
+    wf.add_node(Fin, "fin")
+    wf.add_node(Sleeper, "s1")
+    wf.add_node(Sleeper, "s2")
+    task = asyncio.ensure_future(AsyncLocalRuntime().execute(wf.build()))
+    while len(Sleeper.started) < 2:
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(Sleeper.cancelled) == ["s1", "s2"]
+    assert log == [True]
+
+
+# -- property: any DAG runs every node once, after all of its dependencies ----------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 9).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=20))),
+    st.integers(1, 4))
+def test_random_dags_respect_dependencies(shape, limit):
+    n, edges = shape
+    finished = []
+
+    class Track(Node):
+        async def run(self, ctx, **p):
+            await asyncio.sleep(0)
+            finished.append(ctx.node_id)
+            return {"v": ctx.node_id, "got": dict(p)}
+
+    wf = WorkflowBuilder()
+    for i in range(n):
+        wf.add_node(Track, f"n{i}")
+    deps = {f"n{i}": set() for i in range(n)}
+    for a, b in edges:
+        if a < b:  # forward edges only: always acyclic
+            src, dst = f"n{a}", f"n{b}"
+            if src not in deps[dst]:
+                wf.add_connection(src, "v", dst, f"from_{src}")
+                deps[dst].add(src)
+    r = LocalRuntime(max_concurrency=limit).execute(wf.build())
+    assert sorted(finished) == sorted(deps) and len(r) == n
+    pos = {nid: i for i, nid in enumerate(finished)}
+    for dst, srcs in deps.items():
+        assert all(pos[s] < pos[dst] for s in srcs)
+        assert r[dst]["got"] == {f"from_{s}": s for s in srcs}
