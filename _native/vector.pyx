@@ -9,6 +9,7 @@ L2 ``d*d + s`` (that product is not exact); ``-fno-math-errno`` only drops errno
 
 import math
 import numbers
+import os
 import sys
 from array import array
 from operator import index
@@ -23,6 +24,7 @@ if sys.byteorder != "little":  # pragma: no cover - the twin handles big-endian 
 cdef extern from *:
     """
     #include <math.h>
+    #include <string.h>
 
     typedef struct { double d; Py_ssize_t i; int nan; } df_item;
 
@@ -31,55 +33,123 @@ cdef extern from *:
         return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     }
 
-    static inline double df_cos(const float *a, const double *q, Py_ssize_t dim, double nq) {
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7;
-        for (; j < main; j += 8) {
-            for (int l = 0; l < 8; l++) {
-                double x = (double)a[j + l];
-                s[l] += x * q[j + l];
-                t[l] += x * x;
-            }
-        }
-        for (int l = 0; j < dim; j++, l++) {
-            double x = (double)a[j];
-            s[l] += x * q[j];
-            t[l] += x * x;
-        }
+    /* MADD(x, y, s) = s + x*y.  Both operands are float32 values widened to double, so x*y is
+       exact in double and a fused multiply-add rounds once to the very same result: the FMA
+       build below is bit-identical to the plain one (and to the twin).  The L2 difference is
+       not exact, so L2 never fuses (and -ffp-contract=off forbids the compiler to). */
+    #define DF_MADD_PLAIN(x, y, s) ((s) + (x) * (y))
+
+    /* The kernels are written once, on 4-double vectors (GCC/clang vector extensions): lanes
+       0-3 and 4-7 of the j % 8 scheme are the two halves.  The baseline build lowers them to
+       SSE2 pairs; the AVX2 build below uses one ymm register each.  R rows per call share each
+       q load and give the CPU R times the independent add/FMA chains (8 lanes of one row are
+       latency-bound); every row still sums in its own fixed order. */
+    typedef double df_v4d __attribute__((vector_size(32)));
+    typedef float df_v4f __attribute__((vector_size(16)));
+    #define DF_LOADF(dst, p) do { df_v4f f_; memcpy(&f_, (p), 16); dst = __builtin_convertvector(f_, df_v4d); } while (0)
+    #define DF_LOADD(dst, p) memcpy(&(dst), (p), 32)
+    #define DF_SPILL(arr, lo, hi) do { memcpy((arr), &(lo), 32); memcpy((arr) + 4, &(hi), 32); } while (0)
+    /* Prefetch the next group of R rows (only a hint, never faults). */
+    #define DF_PREFETCH(p, j, ahead) __builtin_prefetch((p) + (j) + (ahead))
+    #define DF_VMADD_PLAIN(x, y, s) ((s) + (x) * (y))
+    #define DF_R_COS 4
+    #define DF_R_L2 4
+    #define DF_R_IP 4
+
+    #define DF_KERNELS(SFX, ATTR, MADD, VMADD, LOADF) \\
+    static ATTR inline void df_cos_##SFX(const float *const *rp, const double *q, \\
+                                         Py_ssize_t dim, double nq, double *out) { \\
+        df_v4d s0[DF_R_COS], s1[DF_R_COS], t0[DF_R_COS], t1[DF_R_COS], y0, y1, x0, x1; \\
+        double s[8], t[8]; \\
+        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7; \\
+        for (int r = 0; r < DF_R_COS; r++) { s0[r] = s1[r] = t0[r] = t1[r] = (df_v4d){0, 0, 0, 0}; } \\
+        for (; j < main; j += 8) { \\
+            DF_LOADD(y0, q + j); DF_LOADD(y1, q + j + 4); \\
+            for (int r = 0; r < DF_R_COS; r++) { \\
+                DF_PREFETCH(rp[r], j, DF_R_COS * dim); \\
+                LOADF(x0, rp[r] + j); LOADF(x1, rp[r] + j + 4); \\
+                s0[r] = VMADD(x0, y0, s0[r]); s1[r] = VMADD(x1, y1, s1[r]); \\
+                t0[r] = VMADD(x0, x0, t0[r]); t1[r] = VMADD(x1, x1, t1[r]); \\
+            } \\
+        } \\
+        for (int r = 0; r < DF_R_COS; r++) { \\
+            const float *a = rp[r]; \\
+            DF_SPILL(s, s0[r], s1[r]); DF_SPILL(t, t0[r], t1[r]); \\
+            for (Py_ssize_t jj = j, l = 0; jj < dim; jj++, l++) { \\
+                double x = (double)a[jj]; \\
+                s[l] = MADD(x, q[jj], s[l]); t[l] = MADD(x, x, t[l]); \\
+            } \\
+            out[r] = df_cos_finish(s, t, nq); \\
+        } \\
+    } \\
+    static ATTR inline void df_l2_##SFX(const float *const *rp, const double *q, \\
+                                        Py_ssize_t dim, double nq, double *out) { \\
+        df_v4d s0[DF_R_L2], s1[DF_R_L2], y0, y1, x0, x1; \\
+        double s[8]; \\
+        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7; \\
+        (void)nq; \\
+        for (int r = 0; r < DF_R_L2; r++) { s0[r] = s1[r] = (df_v4d){0, 0, 0, 0}; } \\
+        for (; j < main; j += 8) { \\
+            DF_LOADD(y0, q + j); DF_LOADD(y1, q + j + 4); \\
+            for (int r = 0; r < DF_R_L2; r++) { \\
+                DF_PREFETCH(rp[r], j, DF_R_L2 * dim); \\
+                LOADF(x0, rp[r] + j); LOADF(x1, rp[r] + j + 4); \\
+                x0 -= y0; x1 -= y1; \\
+                s0[r] += x0 * x0; s1[r] += x1 * x1; \\
+            } \\
+        } \\
+        for (int r = 0; r < DF_R_L2; r++) { \\
+            const float *a = rp[r]; \\
+            DF_SPILL(s, s0[r], s1[r]); \\
+            for (Py_ssize_t jj = j, l = 0; jj < dim; jj++, l++) { \\
+                double d = (double)a[jj] - q[jj]; \\
+                s[l] += d * d; \\
+            } \\
+            out[r] = sqrt(df_tree(s)); \\
+        } \\
+    } \\
+    static ATTR inline void df_ip_##SFX(const float *const *rp, const double *q, \\
+                                        Py_ssize_t dim, double nq, double *out) { \\
+        df_v4d s0[DF_R_IP], s1[DF_R_IP], y0, y1, x0, x1; \\
+        double s[8]; \\
+        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7; \\
+        (void)nq; \\
+        for (int r = 0; r < DF_R_IP; r++) { s0[r] = s1[r] = (df_v4d){0, 0, 0, 0}; } \\
+        for (; j < main; j += 8) { \\
+            DF_LOADD(y0, q + j); DF_LOADD(y1, q + j + 4); \\
+            for (int r = 0; r < DF_R_IP; r++) { \\
+                DF_PREFETCH(rp[r], j, DF_R_IP * dim); \\
+                LOADF(x0, rp[r] + j); LOADF(x1, rp[r] + j + 4); \\
+                s0[r] = VMADD(x0, y0, s0[r]); s1[r] = VMADD(x1, y1, s1[r]); \\
+            } \\
+        } \\
+        for (int r = 0; r < DF_R_IP; r++) { \\
+            const float *a = rp[r]; \\
+            DF_SPILL(s, s0[r], s1[r]); \\
+            for (Py_ssize_t jj = j, l = 0; jj < dim; jj++, l++) s[l] = MADD((double)a[jj], q[jj], s[l]); \\
+            out[r] = -df_tree(s); \\
+        } \\
+    } \\
+    static ATTR void df_scan_all_##SFX(const float *base, const float *const *ptrs, Py_ssize_t n, \\
+                                       Py_ssize_t dim, const double *q, double nq, int metric, double *out) { \\
+        DF_DISPATCH(SFX, out[i] = d) \\
+    } \\
+    static ATTR Py_ssize_t df_scan_topk_##SFX(const float *base, const float *const *ptrs, Py_ssize_t n, \\
+                                              Py_ssize_t dim, const double *q, double nq, int metric, \\
+                                              df_item *heap, Py_ssize_t k) { \\
+        Py_ssize_t cnt = 0; \\
+        DF_DISPATCH(SFX, df_offer(heap, k, &cnt, d, i)) \\
+        return cnt; \\
+    }
+
+    /* pgvector's cosine: 1 - dot / sqrt(|a|^2 |q|^2), similarity clamped to [-1, 1]. */
+    static inline double df_cos_finish(const double *s, const double *t, double nq) {
         double nn = df_tree(t) * nq;
         if (nn == 0.0) return (double)NAN;
         double sim = df_tree(s) / sqrt(nn);
         if (sim > 1.0) sim = 1.0;
         else if (sim < -1.0) sim = -1.0;
         return 1.0 - sim;
-    }
-
-    static inline double df_l2(const float *a, const double *q, Py_ssize_t dim, double nq) {
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7;
-        (void)nq;
-        for (; j < main; j += 8) {
-            for (int l = 0; l < 8; l++) {
-                double d = (double)a[j + l] - q[j + l];
-                s[l] += d * d;
-            }
-        }
-        for (int l = 0; j < dim; j++, l++) {
-            double d = (double)a[j] - q[j];
-            s[l] += d * d;
-        }
-        return sqrt(df_tree(s));
-    }
-
-    static inline double df_ip(const float *a, const double *q, Py_ssize_t dim, double nq) {
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        Py_ssize_t j = 0, main = dim & ~(Py_ssize_t)7;
-        (void)nq;
-        for (; j < main; j += 8) {
-            for (int l = 0; l < 8; l++) s[l] += (double)a[j + l] * q[j + l];
-        }
-        for (int l = 0; j < dim; j++, l++) s[l] += (double)a[j] * q[j];
-        return -df_tree(s);
     }
 
     /* Ranking: numbers ascending, NaN after every number, equal keys by position. */
@@ -131,21 +201,63 @@ cdef extern from *:
     }
 
     #define DF_ROW(i) (ptrs ? ptrs[i] : base + (i) * dim)
-    #define DF_LOOP(FN, BODY) for (Py_ssize_t i = 0; i < n; i++) { double d = FN(DF_ROW(i), q, dim, nq); BODY; }
-    #define DF_DISPATCH(BODY) switch (metric) { \\
-        case 0: DF_LOOP(df_cos, BODY) break; \\
-        case 1: DF_LOOP(df_l2, BODY) break; \\
-        default: DF_LOOP(df_ip, BODY) break; }
+    /* Rows in groups of R; a short last group repeats its last row (computed, not reported). */
+    #define DF_LOOP(FN, R, BODY) \\
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += R) { \\
+            double dd[R]; const float *rp[R]; \\
+            for (int r = 0; r < R; r++) rp[r] = DF_ROW(i0 + r < n ? i0 + r : n - 1); \\
+            FN(rp, q, dim, nq, dd); \\
+            for (Py_ssize_t i = i0; i < i0 + R && i < n; i++) { double d = dd[i - i0]; BODY; } \\
+        }
+    #define DF_DISPATCH(SFX, BODY) switch (metric) { \\
+        case 0: DF_LOOP(df_cos_##SFX, DF_R_COS, BODY) break; \\
+        case 1: DF_LOOP(df_l2_##SFX, DF_R_L2, BODY) break; \\
+        default: DF_LOOP(df_ip_##SFX, DF_R_IP, BODY) break; }
+
+    /* Portable build: SSE2 on x86-64 (2 doubles a vector), whatever the target offers elsewhere. */
+    DF_KERNELS(base, , DF_MADD_PLAIN, DF_VMADD_PLAIN, DF_LOADF)
+
+    /* x86-64 with GCC/clang: an AVX2+FMA build of the same kernels, chosen at run time, so the
+       wheel stays portable (no -march) yet uses 4-double vectors where the CPU has them. */
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #define DF_HAVE_AVX2 1
+    #include <immintrin.h>
+    #define DF_MADD_FMA(x, y, s) __builtin_fma((x), (y), (s))
+    #define DF_VMADD_FMA(x, y, s) ((df_v4d)_mm256_fmadd_pd((__m256d)(x), (__m256d)(y), (__m256d)(s)))
+    #define DF_LOADF_AVX(dst, p) dst = (df_v4d)_mm256_cvtps_pd(_mm_loadu_ps(p))
+    DF_KERNELS(avx2, __attribute__((target("avx2,fma"))), DF_MADD_FMA, DF_VMADD_FMA, DF_LOADF_AVX)
+    static int df_use_avx2(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #else
+    #define DF_HAVE_AVX2 0
+    static int df_use_avx2(void) { return 0; }
+    #endif
+
+    static int df_avx2 = -1;   /* -1: not probed; set once from df_set_kernel */
+
+    static const char *df_set_kernel(int allow_simd) {
+        df_avx2 = allow_simd && df_use_avx2();
+        return df_avx2 ? "avx2+fma" : "baseline";
+    }
 
     static void df_scan_all(const float *base, const float *const *ptrs, Py_ssize_t n, Py_ssize_t dim,
                             const double *q, double nq, int metric, double *out) {
-        DF_DISPATCH(out[i] = d)
+    #if DF_HAVE_AVX2
+        if (df_avx2) { df_scan_all_avx2(base, ptrs, n, dim, q, nq, metric, out); return; }
+    #endif
+        df_scan_all_base(base, ptrs, n, dim, q, nq, metric, out);
     }
 
     static Py_ssize_t df_scan_topk(const float *base, const float *const *ptrs, Py_ssize_t n, Py_ssize_t dim,
                                    const double *q, double nq, int metric, df_item *heap, Py_ssize_t k) {
-        Py_ssize_t cnt = 0;
-        DF_DISPATCH(df_offer(heap, k, &cnt, d, i))
+        Py_ssize_t cnt;
+    #if DF_HAVE_AVX2
+        if (df_avx2) cnt = df_scan_topk_avx2(base, ptrs, n, dim, q, nq, metric, heap, k);
+        else
+    #endif
+        cnt = df_scan_topk_base(base, ptrs, n, dim, q, nq, metric, heap, k);
         qsort(heap, (size_t)cnt, sizeof(df_item), df_cmp);
         return cnt;
     }
@@ -159,9 +271,21 @@ cdef extern from *:
                      const double *q, double nq, int metric, double *out) nogil
     Py_ssize_t df_scan_topk(const float *base, const float *const *ptrs, Py_ssize_t n, Py_ssize_t dim,
                             const double *q, double nq, int metric, df_item *heap, Py_ssize_t k) nogil
+    const char *df_set_kernel(int allow_simd)
 
 
 METRICS = ("cosine", "l2", "ip")
+
+#: Which compiled kernel runs: "avx2+fma" (x86-64 CPUs that have it) or "baseline".  Both give
+#: identical bits; DATAFLOW_VECTOR_BASELINE=1 forces the baseline (used by tests to compare them).
+KERNEL = df_set_kernel(not os.environ.get("DATAFLOW_VECTOR_BASELINE")).decode()
+
+
+def _use_kernel(simd):
+    """Test hook: select the AVX2+FMA kernel (when the CPU has it) or the baseline; returns KERNEL."""
+    global KERNEL
+    KERNEL = df_set_kernel(bool(simd)).decode()
+    return KERNEL
 
 _FLOAT32 = ("f", "<f", "=f", "@f")
 _FLOAT64 = ("d", "<d", "=d", "@d")

@@ -16,6 +16,9 @@ from operator import add, index, mul
 
 METRICS = ("cosine", "l2", "ip")
 
+#: Which kernel runs; the compiled module says "avx2+fma" or "baseline" (all give identical bits).
+KERNEL = "python"
+
 _LITTLE = sys.byteorder == "little"
 _FLOAT32 = ("f", "<f", "=f", "@f") if _LITTLE else ("f", ">f", "!f", "=f", "@f")
 _FLOAT64 = ("d", "<d", "=d", "@d") if _LITTLE else ("d", ">d", "!d", "=d", "@d")
