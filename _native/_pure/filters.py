@@ -16,6 +16,7 @@ import orjson
 MAX_DEPTH = 64
 MAX_NODES = 10_000
 MAX_REGEX = 2_000
+MAX_START = 2_147_483_647
 FIELD_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$like", "$ilike",
              "$regex", "$options", "$exists", "$null", "$not", "$contains", "$startswith",
              "$endswith", "$between")
@@ -31,11 +32,24 @@ JSON_IN_KINDS = (1, 2, 4, 9)  # int, float, str, uuid: safe to pass as one JSON 
 
 def _split(template: str):
     """'{c} ~ {p}' -> ('', ' ~ ', '') : prefix, between column and param, suffix."""
+    if type(template) is not str:
+        raise TypeError(f"template must be a str, not {type(template).__name__}")
     ci = template.find("{c}")
     pi = template.find("{p}")
     if ci < 0 or pi < ci:
         raise ValueError(f"template {template!r} needs {{c}} before {{p}}")
     return template[:ci], template[ci + 3:pi], template[pi + 3:]
+
+
+def _check_columns(columns) -> dict:
+    """name -> (quoted identifier, kind); checked once here so compiling never meets bad data."""
+    out = {}
+    for name, col in dict(columns).items():
+        if (type(name) is not str or type(col) not in (tuple, list) or len(col) != 2
+                or type(col[0]) is not str or type(col[1]) is not int):
+            raise TypeError(f"columns[{name!r}] must be (quoted identifier: str, kind: int), got {col!r}")
+        out[name] = (col[0], col[1])
+    return out
 
 
 class FilterSpec:
@@ -57,15 +71,23 @@ class FilterSpec:
                  large_in=1000, like_escape="\\", escape_literal=None):
         if paramstyle not in ("$", "?", "%s"):
             raise ValueError(f"paramstyle must be '$', '?' or '%s', not {paramstyle!r}")
-        self.columns = dict(columns)
+        self.columns = _check_columns(columns)
         self.paramstyle = paramstyle
         self.coerce = coerce
         unknown = set(templates) - set(_TEMPLATE_KEYS)
         if unknown:
             raise ValueError(f"unknown template keys: {sorted(unknown)}")
         self.templates = {k: _split(v) for k, v in templates.items()}
+        if type(json_contains_mode) is not int or json_contains_mode not in (0, 1, 2):
+            raise ValueError(f"json_contains_mode must be 0, 1 or 2, not {json_contains_mode!r}")
         self.json_contains_mode = json_contains_mode
+        if type(large_in) is not int or large_in < 0:
+            raise ValueError(f"large_in must be an int >= 0, not {large_in!r}")
         self.large_in = large_in
+        if type(like_escape) is not str or len(like_escape) != 1:
+            raise ValueError(f"like_escape must be one character, not {like_escape!r}")
+        if escape_literal is not None and type(escape_literal) is not str:
+            raise TypeError(f"escape_literal must be a str or None, not {type(escape_literal).__name__}")
         self.like_escape = like_escape
         # The SQL literal for the escape character (MySQL doubles backslashes in literals).
         self.escape_literal = escape_literal or "'" + like_escape.replace("'", "''") + "'"
@@ -194,7 +216,7 @@ class _Compiler:
             return qcol + (" IS NULL" if is_null else " IS NOT NULL")
         if op == "$like" or op == "$ilike":
             self.need_str(kind, v, path)
-            return self.tpl("like" if op == "$like" else "ilike", qcol, self.bind(v), path)
+            return self.tpl("like" if op == "$like" else "ilike", qcol, self.bind(self.value(v, STR_KIND, path)), path)
         if op == "$regex":
             if type(v) is not str:
                 raise TypeError(f"{path}: expected a regular expression string, got {type(v).__name__}")
@@ -249,6 +271,8 @@ class _Compiler:
             if type(op) is not str or op[:1] != "$":
                 raise TypeError(f"{path}: expected operators like $gt in this dict, got key {op!r}")
             if op == "$options":
+                if "$regex" not in cond:
+                    raise ValueError(f"{path}.$options: only valid next to $regex")
                 continue
             parts.append(self.op(op, cond[op], qcol, kind, cond, path + "." + op, depth))
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
@@ -266,18 +290,18 @@ class _Compiler:
         return t[0] + qcol + t[1] + p + t[2]
 
     def json_contains(self, v, qcol, path):
+        mode = self.spec.json_contains_mode
         try:
             from _native._pure.params import _check_json
             _check_json(v)
+            if mode == 0:
+                bound = orjson.dumps([v]).decode()
+            elif mode == 1:
+                bound = orjson.dumps(v).decode()
+            else:
+                bound = v
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{path}: {exc}") from None
-        mode = self.spec.json_contains_mode
-        if mode == 0:
-            bound = orjson.dumps([v]).decode()
-        elif mode == 1:
-            bound = orjson.dumps(v).decode()
-        else:
-            bound = v
         return self.tpl("json_contains", qcol, self.bind(bound), path)
 
     def in_(self, positive, v, qcol, kind, path):
@@ -318,6 +342,14 @@ def compile_filter(filt, spec: FilterSpec, start: int = 1, path: str = "filter")
     ``start`` is the first placeholder number for the "$" style (so a filter can follow
     SET parameters in an UPDATE).
     """
+    if not isinstance(spec, FilterSpec):
+        raise TypeError(f"spec must be a FilterSpec, got {type(spec).__name__}")
+    if type(start) is not int:
+        raise TypeError(f"start must be an int, got {type(start).__name__}")
+    if start < 1 or start > MAX_START:
+        raise ValueError(f"start must be between 1 and {MAX_START}, got {start}")
+    if type(path) is not str:
+        raise TypeError(f"path must be a str, got {type(path).__name__}")
     if filt is None:
         return "", []
     if type(filt) is not dict:
