@@ -10,7 +10,8 @@ something is raised.  Value coercion stays the caller's Python callable; it domi
 
 cimport cython
 from cpython.object cimport PyObject
-from cpython.dict cimport PyDict_GetItem, PyDict_Contains
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.long cimport PyLong_AsLongAndOverflow
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, strlen
 
@@ -22,6 +23,65 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t i)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    Py_ssize_t PyDict_GET_SIZE(object d)
+    Py_ssize_t Py_SIZE(object o)
+
+cdef extern from *:
+    """
+    /* Operator name -> code by length and bytes: no hashing, no dict probe, no allocation. */
+    #define DF_IS(lit) (memcmp(s, lit, sizeof(lit) - 1) == 0)
+    static int df_field_code(const char *s, Py_ssize_t n) {
+        switch (n) {
+        case 3:
+            if (DF_IS("$eq")) return 1; if (DF_IS("$gt")) return 2; if (DF_IS("$lt")) return 4;
+            if (DF_IS("$ne")) return 6; if (DF_IS("$in")) return 7; return 0;
+        case 4:
+            if (DF_IS("$gte")) return 3; if (DF_IS("$lte")) return 5; if (DF_IS("$nin")) return 8;
+            if (DF_IS("$not")) return 18; return 0;
+        case 5:
+            if (DF_IS("$like")) return 11; if (DF_IS("$null")) return 10; return 0;
+        case 6:
+            if (DF_IS("$ilike")) return 12; if (DF_IS("$regex")) return 13; return 0;
+        case 7:
+            return DF_IS("$exists") ? 9 : 0;
+        case 8:
+            if (DF_IS("$between")) return 17; if (DF_IS("$options")) return 19; return 0;
+        case 9:
+            if (DF_IS("$contains")) return 14; if (DF_IS("$endswith")) return 16; return 0;
+        case 11:
+            return DF_IS("$startswith") ? 15 : 0;
+        }
+        return 0;
+    }
+    static int df_doc_code(const char *s, Py_ssize_t n) {
+        switch (n) {
+        case 3: return DF_IS("$or") ? 2 : 0;
+        case 4:
+            if (DF_IS("$and")) return 1; if (DF_IS("$nor")) return 3; if (DF_IS("$not")) return 4;
+            return 0;
+        case 5: return DF_IS("$expr") ? 5 : 0;
+        case 6: return DF_IS("$where") ? 5 : 0;
+        case 9: return DF_IS("$function") ? 5 : 0;
+        case 12: return DF_IS("$accumulator") ? 5 : 0;
+        }
+        return 0;
+    }
+    #undef DF_IS
+    """
+    int df_field_code(const char* s, Py_ssize_t n)
+    int df_doc_code(const char* s, Py_ssize_t n)
+
+
+cdef inline int field_code(str op):
+    if not PyUnicode_IS_ASCII(op):
+        return 0
+    return df_field_code(<const char*>PyUnicode_DATA(op), PyUnicode_GET_LENGTH(op))
+
+
+cdef inline int doc_code(str key):
+    if not PyUnicode_IS_ASCII(key):
+        return 0
+    return df_doc_code(<const char*>PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key))
 
 MAX_DEPTH = 64
 MAX_NODES = 10_000
@@ -83,16 +143,6 @@ DEF D_NOR = 3
 DEF D_NOT = 4
 DEF D_REFUSED = 5
 
-cdef dict _FIELD_CODES = {
-    "$eq": O_EQ, "$gt": O_GT, "$gte": O_GTE, "$lt": O_LT, "$lte": O_LTE, "$ne": O_NE,
-    "$in": O_IN, "$nin": O_NIN, "$exists": O_EXISTS, "$null": O_NULL, "$like": O_LIKE,
-    "$ilike": O_ILIKE, "$regex": O_REGEX, "$contains": O_CONTAINS,
-    "$startswith": O_STARTSWITH, "$endswith": O_ENDSWITH, "$between": O_BETWEEN, "$not": O_NOT,
-    "$options": O_OPTIONS,
-}
-cdef dict _DOC_CODES = {"$and": D_AND, "$or": D_OR, "$nor": D_NOR, "$not": D_NOT,
-                        "$where": D_REFUSED, "$function": D_REFUSED, "$expr": D_REFUSED,
-                        "$accumulator": D_REFUSED}
 cdef dict _TPL_SLOTS = {k: i for i, k in enumerate(_TEMPLATE_KEYS)}
 cdef str _VALID_OPS = ", ".join(FIELD_OPS)
 cdef object _STR_KIND = STR_KIND
@@ -350,14 +400,13 @@ cdef class _Compiler:
 
     # -- document level ----------------------------------------------------------------------
     cdef int doc(self, object filt, Py_ssize_t depth) except -1:
-        cdef PyObject* code
         cdef bint first = True
-        cdef long dcode
+        cdef int dcode
         if type(filt) is not dict:
             raise TypeError(f"{self.path()}: expected a dict, got {type(filt).__name__}")
         if depth > C_MAX_DEPTH:
             raise ValueError(f"{self.path()}: filter nested deeper than {MAX_DEPTH} levels")
-        if not filt:
+        if PyDict_GET_SIZE(filt) == 0:
             return self.w("1=1", 3)
         for key, value in (<dict>filt).items():
             if type(key) is not str:
@@ -368,8 +417,7 @@ cdef class _Compiler:
                 self.w(" AND ", 5)
             self.push(key)
             if PyUnicode_GET_LENGTH(key) and PyUnicode_READ_CHAR(key, 0) == 36:  # '$'
-                code = PyDict_GetItem(_DOC_CODES, key)
-                dcode = 0 if code == NULL else <long><object>code
+                dcode = doc_code(<str>key)
                 if dcode == D_AND or dcode == D_OR or dcode == D_NOR:
                     self.logical(dcode, value, depth)
                 elif dcode == D_NOT:
@@ -386,11 +434,11 @@ cdef class _Compiler:
             self.nseg -= 1
         return 0
 
-    cdef int logical(self, long op, object value, Py_ssize_t depth) except -1:
+    cdef int logical(self, int op, object value, Py_ssize_t depth) except -1:
         cdef Py_ssize_t i = 0
         if type(value) is not list and type(value) is not tuple:
             raise TypeError(f"{self.path()}: expected a list of filter dicts, got {type(value).__name__}")
-        if not value:
+        if Py_SIZE(value) == 0:
             raise ValueError(f"{self.path()}: needs a non-empty list")
         if op == D_NOR:
             self.w("NOT COALESCE(", 13)
@@ -414,7 +462,7 @@ cdef class _Compiler:
 
     # -- field level -------------------------------------------------------------------------
     cdef int field(self, str name, object cond, Py_ssize_t depth) except -1:
-        cdef PyObject* found = PyDict_GetItem(self.spec._cols, name)
+        cdef PyObject* found = PyDict_GetItemWithError(self.spec._cols, name)
         cdef _Col col
         if found == NULL:
             valid = ", ".join(sorted(self.spec.columns))
@@ -436,9 +484,13 @@ cdef class _Compiler:
     cdef int ops(self, dict cond, _Col col, Py_ssize_t depth, bint top) except -1:
         cdef Py_ssize_t nparts
         cdef bint first = True
-        if not cond:
+        cdef int code
+        if PyDict_GET_SIZE(cond) == 0:
             raise ValueError(f"{self.path()}: empty operator dict")
-        nparts = len(cond) - (1 if "$options" in cond else 0)
+        # a single key is one part (or an error); only longer dicts pay for the "$options" probe
+        nparts = PyDict_GET_SIZE(cond)
+        if nparts > 1 and "$options" in cond:
+            nparts -= 1
         if nparts > 1:
             self.w("(", 1)
         for op, v in cond.items():
@@ -448,7 +500,8 @@ cdef class _Compiler:
                                     f" (a dict is not a value; JSON equality is not supported)")
                 raise TypeError(f"{self.path()}: expected operators like $gt in this dict, got key {op!r}")
             self.push(op)
-            if op == "$options":
+            code = field_code(<str>op)
+            if code == O_OPTIONS:
                 if "$regex" not in cond:
                     raise ValueError(f"{self.path()}: only valid next to $regex")
             else:
@@ -456,7 +509,7 @@ cdef class _Compiler:
                     first = False
                 else:
                     self.w(" AND ", 5)
-                self.op(<str>op, v, col, cond, depth)
+                self.op(code, <str>op, v, col, cond, depth)
             self.nseg -= 1
         if nparts > 1:
             self.w(")", 1)
@@ -479,9 +532,7 @@ cdef class _Compiler:
         self.bind(bound)
         return self.tpl_close(slot)
 
-    cdef int op(self, str op, object v, _Col col, dict cond, Py_ssize_t depth) except -1:
-        cdef PyObject* found = PyDict_GetItem(_FIELD_CODES, op)
-        cdef long code = 0 if found == NULL else <long><object>found
+    cdef int op(self, int code, str op, object v, _Col col, dict cond, Py_ssize_t depth) except -1:
         if code >= O_EQ and code <= O_LTE:
             if v is None:
                 if code == O_EQ:
@@ -687,11 +738,14 @@ def compile_filter(filt, spec, start=1, path="filter"):
     """
     global _spare
     cdef _Compiler c
+    cdef int overflow = 0
+    cdef long cstart
     if not isinstance(spec, FilterSpec):
         raise TypeError(f"spec must be a FilterSpec, got {type(spec).__name__}")
     if type(start) is not int:
         raise TypeError(f"start must be an int, got {type(start).__name__}")
-    if start < 1 or start > C_MAX_START:
+    cstart = PyLong_AsLongAndOverflow(start, &overflow)
+    if overflow or cstart < 1 or cstart > C_MAX_START:
         raise ValueError(f"start must be between 1 and {MAX_START}, got {start}")
     if type(path) is not str:
         raise TypeError(f"path must be a str, got {type(path).__name__}")
@@ -699,7 +753,7 @@ def compile_filter(filt, spec, start=1, path="filter"):
         return "", []
     if type(filt) is not dict:
         raise TypeError(f"{path}: expected a dict, got {type(filt).__name__}")
-    if not filt:
+    if PyDict_GET_SIZE(filt) == 0:
         return "", []
     c = _spare
     if c is None:
@@ -710,7 +764,7 @@ def compile_filter(filt, spec, start=1, path="filter"):
     c.coerce = (<FilterSpec>spec).coerce
     c.style = (<FilterSpec>spec)._style
     c.params = []
-    c.n = start
+    c.n = cstart
     c.root = path
     c.doc(filt, 0)
     sql = c.result()
