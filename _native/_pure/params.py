@@ -226,9 +226,14 @@ def decode(value, kind: int, dialect: int):
             return _dt.date.fromisoformat(value)
         return value
     if kind == DECIMAL:
-        if type(value) is Decimal:
-            return value
-        return Decimal(str(value)) if type(value) is not float else Decimal(repr(value))
+        if type(value) is not Decimal:
+            value = Decimal(str(value)) if type(value) is not float else Decimal(repr(value))
+        if dialect == MYSQL:
+            # DECIMAL(65,30) pads 30 fractional digits: drop the padding, keep the value.
+            if value == value.to_integral_value():
+                return value.quantize(Decimal(1))
+            return value.normalize()
+        return value
     if kind == FLOAT:
         return float(value)
     if kind == BYTES:
@@ -242,6 +247,8 @@ def needs_decode(kind: int, dialect: int) -> bool:
         return False
     if dialect == POSTGRESQL:
         return kind in (JSON, UUID)
+    if dialect == MYSQL:
+        return kind not in (BYTES, DATE)
     return True
 
 

@@ -30,6 +30,8 @@ class Dialect:
     like_escape_literal = None
     filter_templates: dict = {}
     type_map: dict = {}
+    select_for_update = " FOR UPDATE"
+    transactional_ddl = True      # DDL can run inside a transaction (MySQL commits implicitly)
     #: largest number of bound parameters one statement may carry
     max_params = 32766
 

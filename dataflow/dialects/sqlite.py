@@ -26,6 +26,7 @@ class SQLiteDialect(Dialect):
                 K.BYTES: "BLOB", K.DATETIME: "TEXT", K.DATE: "TEXT", K.DECIMAL: "TEXT",
                 K.UUID: "TEXT", K.JSON: "TEXT", K.VECTOR: "BLOB"}
     no_limit = "-1"
+    select_for_update = ""  # the single connection is already exclusive in a transaction
 
     def id_column(self, model) -> str:
         f = model.fields["id"]

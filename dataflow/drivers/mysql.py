@@ -228,13 +228,26 @@ class MySQLDriver(Driver):
 
     async def close(self):
         self.closed = True
-        for p in list(self._pools.values()):
-            p.close()
-            try:
+        loop = asyncio.get_running_loop()
+        for lp, p in list(self._pools.items()):
+            if lp is loop:
+                p.close()
                 await p.wait_closed()
-            except Exception:
-                pass
+            elif not lp.is_closed():
+                lp.call_soon_threadsafe(p.terminate)
+            else:
+                for con in list(getattr(p, "_free", ())) + list(getattr(p, "_used", ())):
+                    _drop(con)
         self._pools.clear()
+
+
+def _drop(con) -> None:
+    """Forget a connection whose loop is gone without touching the closed loop."""
+    try:
+        con._writer = None
+        con._reader = None
+    except Exception:
+        pass
 
 
 def _isolation(level: str) -> str:

@@ -234,6 +234,7 @@ class PostgreSQLDriver(Driver):
         for lp, p in list(self._pools.items()):
             if lp is loop:
                 await p.close()
-            else:
-                p.terminate()
+            elif not lp.is_closed():
+                lp.call_soon_threadsafe(p.terminate)
+            # a pool whose loop is closed has lost its connections already
         self._pools.clear()

@@ -66,6 +66,11 @@ def resolve(name: str, db_instance: str | None = None) -> type:
                     break
     if cls is not None:
         return cls
+    if db_instance is not None and _lookup(name, None) is not None:
+        owners = sorted({str(o) for o, r in _REGISTRY.get(name, ()) if r() is not None})
+        raise WorkflowError(
+            f"no DataFlow instance named {db_instance!r} defines {name}; it is defined by {', '.join(owners)}. "
+            f"Give the instance that name with DataFlow(..., name={db_instance!r}) or drop db_instance")
     names = known_names()
     # Compare on a normalised form so "User_Create" finds "UserCreateNode".
     norm = {re.sub(r"[^a-z0-9]", "", n.lower()).removesuffix("node"): n for n in names}

@@ -1,0 +1,229 @@
+"""The DataFlow facade: configuration, model registry, tables, nodes, lifecycle.
+
+It delegates: SQL to dialects/ and ops/, connections to drivers/, nodes to nodes/.
+Construction does no I/O; connection and DDL happen on first use or ``await db.initialize()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from ._loop import run_sync
+from .config import build_config
+from .errors import ConfigurationError, DataFlowError, ModelDefinitionError, ValidationError
+from .express import Express, ExpressSync
+from .models.model import build_model
+
+
+class DataFlow:
+    """A database plus the models defined on it.
+
+    >>> db = DataFlow("sqlite:///:memory:")
+    >>> @db.model
+    ... class User:
+    ...     name: str
+    >>> db.express_sync.create("User", {"name": "Ada"})["id"]
+    1
+    """
+
+    def __init__(self, database_url: str | None = None, *, pool_size=None, max_overflow=None,
+                 pool_recycle=3600, pool_timeout=30, echo=False, auto_migrate=True,
+                 existing_schema_mode=False, migration_lock_timeout=30, multi_tenant=False,
+                 cache_enabled=False, cache_ttl=300, redis_url=None, monitoring=False,
+                 slow_query_threshold=1.0, testing=False, adapter=None, name=None, **compat):
+        if multi_tenant:
+            from .errors import UnsupportedFeatureError
+            raise UnsupportedFeatureError(
+                "multi_tenant=True is not available in this version (tenant scoping is not built yet)")
+        if cache_enabled:
+            from .errors import UnsupportedFeatureError
+            raise UnsupportedFeatureError("cache_enabled=True is not available in this version")
+        adapter_url = getattr(adapter, "database_url", None) if adapter is not None else None
+        if adapter is not None and adapter_url is None:
+            raise ConfigurationError(f"adapter {type(adapter).__name__} has no database_url")
+        self.config = build_config(
+            database_url, adapter_url=adapter_url, compat=compat, pool_size=pool_size,
+            max_overflow=max_overflow, pool_recycle=pool_recycle, pool_timeout=pool_timeout, echo=echo,
+            auto_migrate=auto_migrate, existing_schema_mode=existing_schema_mode,
+            migration_lock_timeout=migration_lock_timeout, multi_tenant=multi_tenant,
+            cache_enabled=cache_enabled, cache_ttl=cache_ttl, redis_url=redis_url, monitoring=monitoring,
+            slow_query_threshold=slow_query_threshold, testing=testing, name=name)
+        self.adapter = adapter
+        self.name = _unique_name(self.config.name, self, explicit=name is not None)
+        from .dialects import dialect_for
+        from .drivers import driver_for
+
+        if self.config.url.dialect == "mongodb":
+            driver_for(self.config)  # raises the clear "not supported" error
+        self.dialect = dialect_for(self.config.url.dialect)
+        self.driver = driver_for(self.config)
+        self._models: dict = {}
+        self._tables: dict = {}
+        self._nodes: dict = {}
+        self._ready = False
+        self._init_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self.express = Express(self)
+        self.express_sync = ExpressSync(self.express)
+
+    def __repr__(self) -> str:
+        return f"DataFlow({self.config.url.redacted()!r}, name={self.name!r})"
+
+    # -- models ----------------------------------------------------------------------------------
+    def model(self, cls=None, **options):
+        """Class decorator: register a model, generate its 11 nodes; the table comes on first use."""
+        if cls is None:
+            return lambda c: self.model(c, **options)
+        if not isinstance(cls, type):
+            raise ModelDefinitionError(f"@db.model decorates a class, not {type(cls).__name__}")
+        if options:
+            merged = dict(getattr(cls, "__dataflow__", None) or {})
+            merged.update(options)
+            cls.__dataflow__ = merged
+        info = build_model(cls)
+        for other in self._models.values():
+            if other.table == info.table and other.name != info.name:
+                raise ModelDefinitionError(f"{info.name}: table {info.table!r} is already used by model {other.name}")
+        from .nodes.model_nodes import make_nodes
+        from .ops.table import Table
+
+        self._models[info.name] = info
+        self._tables[info.name] = Table(self, info)
+        self._nodes[info.name] = make_nodes(self, self._tables[info.name])
+        self._ready = False
+        db = self
+
+        def query_builder(_cls=None):
+            from .query.builder import QueryBuilder
+            return QueryBuilder(db._tables[info.name])
+
+        cls.query_builder = staticmethod(query_builder)
+        cls.__dataflow_model__ = info
+        cls.__dataflow_db__ = weakref.proxy(self)
+        return cls
+
+    def _table(self, model):
+        name = model if isinstance(model, str) else getattr(model, "__name__", None)
+        t = self._tables.get(name)
+        if t is None:
+            import difflib
+            close = difflib.get_close_matches(str(name), list(self._tables), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(f"unknown model {name!r}{hint}; models on this DataFlow: "
+                                  f"{', '.join(self._tables) or 'none (use @db.model)'}")
+        return t
+
+    def list_models(self) -> list[str]:
+        return list(self._models)
+
+    def get_model_fields(self, name) -> dict:
+        from _native._pure.params import KIND_NAMES
+
+        info = self._table(name).model
+        return {n: {"type": KIND_NAMES[f.kind], "nullable": f.nullable, "required": f.required,
+                    "default": None if f.default is _missing() else f.default, "managed": f.managed}
+                for n, f in info.fields.items()}
+
+    def list_tables(self) -> list[str]:
+        return [m.table for m in self._models.values()]
+
+    def get_generated_nodes(self, name) -> dict:
+        self._table(name)
+        return dict(self._nodes[name if isinstance(name, str) else name.__name__])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        """Connect and create the tables of every model (idempotent; runs once per change)."""
+        loop = asyncio.get_running_loop()
+        lock = self._init_locks.get(loop)
+        if lock is None:
+            lock = self._init_locks[loop] = asyncio.Lock()
+        async with lock:
+            if self._ready:
+                return
+            if self.config.auto_migrate and not self.config.existing_schema_mode:
+                stmts = [s for m in list(self._models.values()) for s in self.dialect.create_table(m)]
+                if stmts:
+                    import warnings
+
+                    with warnings.catch_warnings():
+                        # MySQL reports "already exists" notes for IF NOT EXISTS as warnings
+                        warnings.simplefilter("ignore")
+                        async with self.driver.transaction() if self.dialect.transactional_ddl else _null():
+                            for sql in stmts:
+                                await self.driver.execute(sql)
+            self._ready = True
+
+    async def health_check_async(self) -> dict:
+        try:
+            info = await self.driver.server_info()
+        except DataFlowError as exc:
+            return {"status": "unhealthy", "database": self.config.url.dialect, "error": str(exc)}
+        return {"status": "healthy", "database": self.config.url.dialect, "server_version": str(info["version"]),
+                "pool": self.pool_stats()}
+
+    def health_check(self) -> dict:
+        return run_sync(self.health_check_async())
+
+    def pool_stats(self) -> dict:
+        return self.driver.pool_stats()
+
+    def transaction(self, isolation_level: str | None = None):
+        """``async with db.transaction():`` -- everything this task does inside joins it."""
+        return self.driver.transaction(isolation_level)
+
+    async def execute_raw(self, sql: str, *params):
+        """Run raw SQL with bind parameters; returns rows for queries, else the row count."""
+        if sql.lstrip()[:6].upper() in ("SELECT", "WITH  ", "SHOW  ", "PRAGMA") or " RETURNING " in sql.upper():
+            return [tuple(r) for r in await self.driver.fetch(sql, params)]
+        return await self.driver.execute(sql, params)
+
+    async def close_async(self) -> None:
+        await self.driver.close()
+        from .nodes.registry import unregister_owner
+        unregister_owner(self.name)
+        if _LIVE.get(self.name) is self:
+            del _LIVE[self.name]
+
+    def close(self) -> None:
+        run_sync(self.close_async())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close_async()
+
+
+_LIVE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
+def _unique_name(name: str, db, explicit: bool) -> str:
+    """Instance names identify a DataFlow in node parameters (db_instance): keep them unique."""
+    if name in _LIVE and _LIVE[name] is not db and not explicit:
+        # An explicit name= is the user's to reuse (a re-created instance takes it over).
+        i = 2
+        while f"{name}#{i}" in _LIVE:
+            i += 1
+        name = f"{name}#{i}"
+    _LIVE[name] = db
+    return name
+
+
+def _missing():
+    from .types import MISSING
+    return MISSING
+
+
+class _null:
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc):
+        return False

@@ -1,0 +1,92 @@
+"""The express API: direct async (``db.express``) and blocking (``db.express_sync``) calls.
+
+No workflow, lowest overhead: each method resolves the model's Table and calls the shared
+operation.  ``model`` is the class or its name; rows are plain dicts.
+"""
+
+from __future__ import annotations
+
+from ._loop import run_sync
+from .ops import bulk_edit
+from .ops.bulk import bulk_write
+from .ops.upsert import upsert as _upsert
+
+
+class Express:
+    """``await db.express.read("User", 1)`` and friends."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def _t(self, model):
+        return self._db._table(model)
+
+    async def create(self, model, data: dict) -> dict:
+        return await self._t(model).create(data)
+
+    async def read(self, model, id, include_deleted: bool = False) -> dict | None:
+        return await self._t(model).read(id, include_deleted)
+
+    async def find_one(self, model, filter: dict) -> dict | None:
+        return await self._t(model).find_one(filter)
+
+    async def update(self, model, id, fields: dict) -> dict | None:
+        row, _ = await self._t(model).update(id, fields)
+        return row
+
+    async def delete(self, model, id) -> bool:
+        return bool(await self._t(model).delete(id))
+
+    async def list(self, model, filter: dict | None = None, limit: int = 100, offset: int = 0,
+                   order_by=None, fields=None, include_deleted: bool = False) -> list[dict]:
+        return await self._t(model).list(filter, limit, offset, order_by, None, fields, include_deleted)
+
+    async def count(self, model, filter: dict | None = None) -> int:
+        return await self._t(model).count(filter)
+
+    async def upsert(self, model, data: dict, conflict_on=None) -> dict:
+        t = self._t(model)
+        keys = [conflict_on] if isinstance(conflict_on, str) else list(conflict_on or ["id"])
+        missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+        if missing:
+            from .errors import ValidationError
+            raise ValidationError(f"{t.model.name} upsert: data must include the conflict key(s) {missing}")
+        where = {k: data[k] for k in keys}
+        res = await _upsert(t, where, data, {k: v for k, v in data.items() if k not in keys})
+        return res["record"]
+
+    async def bulk_create(self, model, records, **opts) -> dict:
+        return await bulk_write(self._t(model), records, **opts)
+
+    async def bulk_update(self, model, filter=None, fields=None, **opts) -> dict:
+        return await bulk_edit.bulk_update(self._t(model), filter, fields, **opts)
+
+    async def bulk_delete(self, model, filter=None, **opts) -> dict:
+        return await bulk_edit.bulk_delete(self._t(model), filter, **opts)
+
+    async def bulk_upsert(self, model, records, conflict_on=None, **opts) -> dict:
+        return await bulk_edit.bulk_upsert(self._t(model), records, conflict_on=conflict_on, **opts)
+
+    async def import_file(self, model, path, **opts) -> dict:
+        from .bulk.sources import import_file
+        return await import_file(self._db, self._t(model), path, **opts)
+
+
+class ExpressSync:
+    """Blocking twin of Express: same methods, run on a persistent loop (see _loop)."""
+
+    def __init__(self, express: Express):
+        self._express = express
+
+    def __getattr__(self, name):
+        fn = getattr(self._express, name)
+        if not callable(fn) or name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            return run_sync(fn(*args, **kwargs))
+
+        call.__name__ = name
+        call.__doc__ = fn.__doc__
+        setattr(self, name, call)
+        return call

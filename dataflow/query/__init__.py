@@ -1,0 +1,1 @@
+"""QueryBuilder: the fluent interface over the filter compiler."""
