@@ -39,6 +39,14 @@ def make_specs(m):
     }
 
 
+class FilterKit:
+    """One implementation plus its three dialect specs (the parity tests hold one per impl)."""
+
+    def __init__(self, mod):
+        self.mod = mod
+        self.specs = make_specs(mod)
+
+
 @pytest.fixture
 def mod(impl):
     return load_impl("filters", impl)
