@@ -45,6 +45,7 @@ def make_columns(rows: list[tuple]) -> list:
 
 
 def _median(fn, repeats: int) -> float:
+    fn()  # warm-up: first-touch page faults of a fresh multi-MB buffer are not the steady state
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
