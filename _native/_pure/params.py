@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import uuid as _uuid
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import orjson
 
@@ -25,6 +25,9 @@ INT64_MAX = 2 ** 63 - 1
 MYSQL_DECIMAL_SCALE = 30
 MYSQL_DECIMAL_INT_DIGITS = 35
 _UTC = _dt.timezone.utc
+# Exact arithmetic for decode normalisation: the default context (28 digits) would round the
+# 65-digit values MySQL DECIMAL(65,30) returns, silently.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def _tname(v) -> str:
@@ -92,7 +95,10 @@ def coerce(value, kind: int, dialect: int):
         if t is float:
             pass
         elif t is int:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ValueError("integer too large to convert to float") from None
         else:
             raise TypeError(f"expected float, got {_tname(value)}")
         if dialect != POSTGRESQL and not math.isfinite(value):
@@ -111,7 +117,10 @@ def coerce(value, kind: int, dialect: int):
             raise ValueError("naive datetime (no tzinfo); attach a timezone, e.g. datetime.now(timezone.utc)")
         if dialect == POSTGRESQL:
             return value
-        utc = value.astimezone(_UTC).replace(tzinfo=None)
+        try:
+            utc = value.astimezone(_UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("datetime out of range when converted to UTC") from None
         if dialect == MYSQL:
             return utc
         return utc.isoformat(timespec="microseconds") + "+00:00"
@@ -231,8 +240,8 @@ def decode(value, kind: int, dialect: int):
         if dialect == MYSQL:
             # DECIMAL(65,30) pads 30 fractional digits: drop the padding, keep the value.
             if value == value.to_integral_value():
-                return value.quantize(Decimal(1))
-            return value.normalize()
+                return value.quantize(Decimal(1), context=_EXACT)
+            return value.normalize(_EXACT)
         return value
     if kind == FLOAT:
         return float(value)
