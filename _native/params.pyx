@@ -1,0 +1,771 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled twin of ``_native/_pure/params.py``: value binding per dialect and row decoding.
+
+``coerce_row`` runs on every write and ``decode_rows`` on every read, so kinds and dialects are
+switched on as C ints, exact types take C fast paths (text scanned in place, datetimes formatted
+and parsed with the datetime C API, JSON through orjson), and anything unusual falls back to code
+that mirrors the twin line by line: same results, exception types and messages for every input.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.datetime cimport (PyDateTime_DATE_GET_HOUR, PyDateTime_DATE_GET_MICROSECOND,
+                               PyDateTime_DATE_GET_MINUTE, PyDateTime_DATE_GET_SECOND,
+                               PyDateTime_GET_DAY, PyDateTime_GET_MONTH, PyDateTime_GET_YEAR,
+                               date_new, datetime_fold, datetime_new, datetime_tzinfo,
+                               import_datetime)
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.object cimport PyObject_GetItem
+from cpython.unicode cimport (Py_UCS1, Py_UCS2, PyUnicode_1BYTE_DATA, PyUnicode_DATA,
+                              PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_New)
+from libc.math cimport isfinite
+from libc.string cimport memchr, memcpy
+
+import datetime as _dt
+import uuid as _uuid
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+
+import orjson
+
+cdef extern from "Python.h":
+    object PyLong_FromString(const char* s, char** pend, int base)
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+    object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+
+import_datetime()
+
+INT, FLOAT, BOOL, STR, BYTES, DATETIME, DATE, DECIMAL, UUID, JSON, VECTOR = range(1, 12)
+KIND_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", STR: "str", BYTES: "bytes",
+              DATETIME: "datetime", DATE: "date", DECIMAL: "Decimal", UUID: "UUID",
+              JSON: "JSON", VECTOR: "vector"}
+POSTGRESQL, MYSQL, SQLITE = 1, 2, 3
+
+INT64_MIN = -(2 ** 63)
+INT64_MAX = 2 ** 63 - 1
+MYSQL_DECIMAL_SCALE = 30
+MYSQL_DECIMAL_INT_DIGITS = 35
+
+cdef enum:
+    K_UNKNOWN = 0
+    K_INT = 1
+    K_FLOAT = 2
+    K_BOOL = 3
+    K_STR = 4
+    K_BYTES = 5
+    K_DATETIME = 6
+    K_DATE = 7
+    K_DECIMAL = 8
+    K_UUID = 9
+    K_JSON = 10
+    K_VECTOR = 11
+    D_OTHER = 0
+    D_PG = 1
+    D_MYSQL = 2
+    D_SQLITE = 3
+
+cdef object _UTC = _dt.timezone.utc
+cdef object _timezone = _dt.timezone
+cdef object _datetime = _dt.datetime
+cdef object _date = _dt.date
+cdef object _UUID = _uuid.UUID
+cdef object _SAFE_UNKNOWN = _uuid.SafeUUID.unknown
+cdef object _object_new = object.__new__
+cdef object _fromisoformat = _dt.datetime.fromisoformat
+cdef object _date_fromisoformat = _dt.date.fromisoformat
+cdef object _dumps = orjson.dumps
+cdef object _loads = orjson.loads
+cdef object _Decimal = Decimal
+cdef object _ONE = Decimal(1)
+cdef object _TWO128 = 2 ** 128
+cdef object _MASK64 = 2 ** 64 - 1
+cdef object _INT64_MIN = INT64_MIN
+cdef object _INT64_MAX = INT64_MAX
+# Exact arithmetic for decode normalisation (the default 28-digit context would round silently).
+cdef object _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+# The twin tests kinds with ``==`` in this order; non-int kinds are normalised the same way.
+cdef tuple _KIND_ORDER = (INT, STR, FLOAT, BOOL, DATETIME, JSON, DECIMAL, UUID, DATE, BYTES, VECTOR)
+cdef object _py_check_json = None   # the twin's _check_json, for odd ``depth`` arguments only
+
+cdef const char* _HEX = b"0123456789abcdef"
+
+cdef str _MSG_NUL = "NUL character (\\x00) is not allowed in text"
+cdef str _MSG_SURROGATE = "text contains a lone surrogate and is not valid Unicode"
+cdef str _MSG_NAIVE = "naive datetime (no tzinfo); attach a timezone, e.g. datetime.now(timezone.utc)"
+cdef str _MSG_UTC_RANGE = "datetime out of range when converted to UTC"
+
+
+# -- codes ---------------------------------------------------------------------------------------
+cdef int _kind_slow(object kind) except -1:
+    cdef int i
+    for i in range(11):
+        if kind == _KIND_ORDER[i]:
+            return <int>(<object>_KIND_ORDER[i])
+    return K_UNKNOWN
+
+
+cdef inline int _kind(object kind) except -1:
+    cdef int ovf = 0
+    cdef long long k
+    if type(kind) is int:
+        k = PyLong_AsLongLongAndOverflow(kind, &ovf)
+        if ovf == 0 and 1 <= k <= 11:
+            return <int>k
+        return K_UNKNOWN
+    return _kind_slow(kind)
+
+
+cdef int _dialect(object dialect) except -1:
+    cdef int ovf = 0
+    cdef long long k
+    if type(dialect) is int:
+        k = PyLong_AsLongLongAndOverflow(dialect, &ovf)
+        if ovf == 0 and 1 <= k <= 3:
+            return <int>k
+        return D_OTHER
+    if dialect == POSTGRESQL:
+        return D_PG
+    if dialect == MYSQL:
+        return D_MYSQL
+    if dialect == SQLITE:
+        return D_SQLITE
+    return D_OTHER
+
+
+cdef inline object _item(object seq, Py_ssize_t i):
+    """``seq[i]`` exactly as Python does it (bounds checked: the module is built without)."""
+    return PyObject_GetItem(seq, i)
+
+
+cdef inline str _tname(object v):
+    return type(v).__name__
+
+
+# -- text ----------------------------------------------------------------------------------------
+cdef int _text_problem(str s) noexcept:
+    """0: fine, 1: contains NUL (reported first, as the twin does), 2: contains a surrogate."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s), i
+    cdef unsigned int kind = PyUnicode_KIND(s)
+    cdef void* data = PyUnicode_DATA(s)
+    cdef Py_UCS2* d2
+    cdef Py_UCS4* d4
+    cdef Py_UCS4 c
+    cdef bint sur = False
+    if kind == 1:
+        return 1 if memchr(data, 0, n) != NULL else 0
+    if kind == 2:
+        d2 = <Py_UCS2*>data
+        for i in range(n):
+            c = d2[i]
+            if c == 0:
+                return 1
+            if 0xD800 <= c <= 0xDFFF:
+                sur = True
+    else:
+        d4 = <Py_UCS4*>data
+        for i in range(n):
+            c = d4[i]
+            if c == 0:
+                return 1
+            if 0xD800 <= c <= 0xDFFF:
+                sur = True
+    return 2 if sur else 0
+
+
+cdef int _raise_text(int problem) except -1:
+    if problem == 1:
+        raise ValueError(_MSG_NUL)
+    raise ValueError(_MSG_SURROGATE)
+
+
+def _check_text(v):
+    """Refuse NUL and lone surrogates; return ``v``.  Same contract as the twin."""
+    cdef int p
+    if type(v) is str:
+        p = _text_problem(v)
+        if p:
+            _raise_text(p)
+        return v
+    # Not an exact str: the twin's operations, so subclass hooks and errors agree.
+    if "\x00" in v:
+        raise ValueError(_MSG_NUL)
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(_MSG_SURROGATE) from None
+    return v
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+cdef int _json_check(object v, int depth) except -1:
+    cdef int p
+    if depth > 64:
+        raise ValueError("JSON value nested deeper than 64 levels")
+    t = type(v)
+    if t is str:
+        p = _text_problem(v)
+        if p:
+            _raise_text(p)
+    elif t is float:
+        if not isfinite(PyFloat_AS_DOUBLE(v)):
+            raise ValueError("NaN and Infinity cannot be stored in JSON")
+    elif t is dict:
+        for k, item in (<dict>v).items():
+            if type(k) is not str:
+                raise TypeError(f"JSON object keys must be str, got {_tname(k)}")
+            p = _text_problem(k)
+            if p:
+                _raise_text(p)
+            _json_check(item, depth + 1)
+    elif t is list:
+        for item in <list>v:
+            _json_check(item, depth + 1)
+    elif t is tuple:
+        for item in <tuple>v:
+            _json_check(item, depth + 1)
+    elif v is None or t is bool or t is int:
+        pass
+    else:
+        raise TypeError(f"{_tname(v)} is not JSON-serializable (use dict, list, str, int, float, bool or None)")
+    return 0
+
+
+def _check_json(v, depth=0):
+    """Reject what JSON cannot carry faithfully: NaN/inf, NUL, non-str keys, odd types."""
+    global _py_check_json
+    cdef int ovf = 0
+    cdef long long dp
+    if type(depth) is int:
+        dp = PyLong_AsLongLongAndOverflow(depth, &ovf)
+        if ovf > 0 or (ovf == 0 and dp > 64):
+            raise ValueError("JSON value nested deeper than 64 levels")
+        if ovf == 0 and dp >= 0:
+            _json_check(v, <int>dp)
+            return None
+    # Negative or non-int depth: C recursion would not be bounded; use the twin itself.
+    if _py_check_json is None:
+        from _native._pure.params import _check_json as check
+        _py_check_json = check
+    return _py_check_json(v, depth)
+
+
+cdef inline str _json_text(object value):
+    b = _dumps(value)
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), NULL)
+
+
+# -- formatting and parsing ----------------------------------------------------------------------
+cdef inline void _put(Py_UCS1* p, int v, int width) noexcept:
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        p[i] = <Py_UCS1>(48 + v % 10)
+        v //= 10
+
+
+cdef str _iso_utc(object dt):
+    """``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` from an exact datetime's fields (already UTC)."""
+    cdef str s = PyUnicode_New(32, 127)
+    cdef Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    _put(p, PyDateTime_GET_YEAR(dt), 4)
+    p[4] = 45
+    _put(p + 5, PyDateTime_GET_MONTH(dt), 2)
+    p[7] = 45
+    _put(p + 8, PyDateTime_GET_DAY(dt), 2)
+    p[10] = 84
+    _put(p + 11, PyDateTime_DATE_GET_HOUR(dt), 2)
+    p[13] = 58
+    _put(p + 14, PyDateTime_DATE_GET_MINUTE(dt), 2)
+    p[16] = 58
+    _put(p + 17, PyDateTime_DATE_GET_SECOND(dt), 2)
+    p[19] = 46
+    _put(p + 20, PyDateTime_DATE_GET_MICROSECOND(dt), 6)
+    memcpy(p + 26, b"+00:00", 6)
+    return s
+
+
+cdef str _iso_date(object d):
+    cdef str s = PyUnicode_New(10, 127)
+    cdef Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    _put(p, PyDateTime_GET_YEAR(d), 4)
+    p[4] = 45
+    _put(p + 5, PyDateTime_GET_MONTH(d), 2)
+    p[7] = 45
+    _put(p + 8, PyDateTime_GET_DAY(d), 2)
+    return s
+
+
+cdef inline int _digits(const Py_UCS1* p, int n) noexcept:
+    """Value of n ASCII digits, or -1."""
+    cdef int v = 0, i
+    cdef Py_UCS1 c
+    for i in range(n):
+        c = p[i]
+        if c < 48 or c > 57:
+            return -1
+        v = v * 10 + (c - 48)
+    return v
+
+
+cdef inline bint _valid_ymd(int y, int m, int d) noexcept:
+    cdef int dim
+    if y < 1 or m < 1 or m > 12 or d < 1:
+        return False
+    if m == 2:
+        dim = 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+    elif m == 4 or m == 6 or m == 9 or m == 11:
+        dim = 30
+    else:
+        dim = 31
+    return d <= dim
+
+
+cdef object _parse_iso_utc(str s):
+    """The exact form ``_iso_utc`` writes -> aware UTC datetime; None for anything else."""
+    if PyUnicode_GET_LENGTH(s) != 32 or PyUnicode_KIND(s) != 1:
+        return None
+    cdef const Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    if (p[4] != 45 or p[7] != 45 or p[10] != 84 or p[13] != 58 or p[16] != 58 or p[19] != 46
+            or p[26] != 43 or p[27] != 48 or p[28] != 48 or p[29] != 58 or p[30] != 48 or p[31] != 48):
+        return None
+    cdef int y = _digits(p, 4), mo = _digits(p + 5, 2), d = _digits(p + 8, 2)
+    cdef int h = _digits(p + 11, 2), mi = _digits(p + 14, 2), sec = _digits(p + 17, 2)
+    cdef int us = _digits(p + 20, 6)
+    if (not _valid_ymd(y, mo, d) or h < 0 or h > 23 or mi < 0 or mi > 59 or sec < 0 or sec > 59
+            or us < 0):
+        return None
+    return datetime_new(y, mo, d, h, mi, sec, us, _UTC, 0)
+
+
+cdef object _parse_iso_date(str s):
+    if PyUnicode_GET_LENGTH(s) != 10 or PyUnicode_KIND(s) != 1:
+        return None
+    cdef const Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    if p[4] != 45 or p[7] != 45:
+        return None
+    cdef int y = _digits(p, 4), mo = _digits(p + 5, 2), d = _digits(p + 8, 2)
+    if not _valid_ymd(y, mo, d):
+        return None
+    return date_new(y, mo, d)
+
+
+cdef inline int _hexval(Py_UCS1 c) noexcept:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef bint _canonical_uuid(str s, char* hex32) noexcept:
+    """True for ``8-4-4-4-12`` ASCII hex; fills ``hex32`` (33 bytes) with lowercase digits."""
+    if PyUnicode_GET_LENGTH(s) != 36 or PyUnicode_KIND(s) != 1:
+        return False
+    cdef const Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    cdef int i, j = 0, v
+    for i in range(36):
+        if i == 8 or i == 13 or i == 18 or i == 23:
+            if p[i] != 45:
+                return False
+            continue
+        v = _hexval(p[i])
+        if v < 0:
+            return False
+        hex32[j] = _HEX[v]
+        j += 1
+    hex32[32] = 0
+    return True
+
+
+cdef str _uuid_text(const char* hex32):
+    cdef str s = PyUnicode_New(36, 127)
+    cdef Py_UCS1* p = PyUnicode_1BYTE_DATA(s)
+    memcpy(p, hex32, 8)
+    p[8] = 45
+    memcpy(p + 9, hex32 + 8, 4)
+    p[13] = 45
+    memcpy(p + 14, hex32 + 12, 4)
+    p[18] = 45
+    memcpy(p + 19, hex32 + 16, 4)
+    p[23] = 45
+    memcpy(p + 24, hex32 + 20, 12)
+    return s
+
+
+cdef object _make_uuid(const char* hex32):
+    """uuid.UUID(hex) without its Python __init__: the same two slots it would set."""
+    n = PyLong_FromString(hex32, NULL, 16)
+    u = _object_new(_UUID)
+    PyObject_GenericSetAttr(u, "int", n)
+    PyObject_GenericSetAttr(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
+cdef str _uuid_str(object u):
+    """str(u) for an exact uuid.UUID, formatted in C from its 128-bit int."""
+    cdef char hex32[33]
+    cdef unsigned long long hi, lo
+    cdef int i
+    n = u.int
+    if type(n) is not int or n < 0 or n >= _TWO128:
+        return str(u)
+    hi = (n >> 64)
+    lo = (n & _MASK64)
+    for i in range(15, -1, -1):
+        hex32[i] = _HEX[hi & 15]
+        hi >>= 4
+        hex32[16 + i] = _HEX[lo & 15]
+        lo >>= 4
+    hex32[32] = 0
+    return _uuid_text(hex32)
+
+
+# -- coerce --------------------------------------------------------------------------------------
+cdef object _coerce_datetime_slow(object value, int d):
+    if not isinstance(value, _datetime):
+        raise TypeError(f"expected datetime, got {_tname(value)}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(_MSG_NAIVE)
+    if d == D_PG:
+        return value
+    try:
+        utc = value.astimezone(_UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(_MSG_UTC_RANGE) from None
+    if d == D_MYSQL:
+        return utc
+    return utc.isoformat(timespec="microseconds") + "+00:00"
+
+
+cdef object _coerce_decimal(object value, int d):
+    if type(value) is int:
+        value = _Decimal(value)
+    elif not isinstance(value, _Decimal):
+        raise TypeError(f"expected Decimal or int, got {_tname(value)} (floats are inexact; use Decimal)")
+    if not value.is_finite():
+        if d == D_PG and value.is_nan():
+            return value
+        raise ValueError("non-finite Decimal cannot be stored on this database")
+    if d == D_MYSQL:
+        sign, digits, exp = value.as_tuple()
+        if exp < -MYSQL_DECIMAL_SCALE:
+            raise ValueError(f"Decimal has more than {MYSQL_DECIMAL_SCALE} digits after the point")
+        if len(digits) + exp > MYSQL_DECIMAL_INT_DIGITS:
+            raise ValueError(f"Decimal has more than {MYSQL_DECIMAL_INT_DIGITS} digits before the point")
+        return value
+    if d == D_SQLITE:
+        return str(value)
+    return value
+
+
+cdef object _coerce_uuid(object value, int d):
+    cdef char hex32[33]
+    t = type(value)
+    if isinstance(value, _UUID):
+        u = value
+    elif t is str:
+        if d != D_PG and _canonical_uuid(value, hex32):
+            return _uuid_text(hex32)
+        try:
+            u = _UUID(value)
+        except ValueError:
+            raise ValueError("not a valid UUID string") from None
+    else:
+        raise TypeError(f"expected UUID, got {_tname(value)}")
+    if d == D_PG:
+        return u
+    if type(u) is _UUID:
+        return _uuid_str(u)
+    return str(u)
+
+
+cdef object _coerce(object value, object kind, int kc, int d):
+    """The twin's ``coerce`` for a non-None value; ``kc``/``d`` are the normalised codes."""
+    cdef int ovf = 0
+    cdef int p
+    t = type(value)
+    if kc == K_INT:
+        if t is int:
+            PyLong_AsLongLongAndOverflow(value, &ovf)
+            if ovf:
+                raise ValueError("integer out of range for a 64-bit column")
+            return value
+        if isinstance(value, int) and t is not bool:
+            value = int(value)
+        else:
+            raise TypeError(f"expected int, got {_tname(value)}")
+        if value < _INT64_MIN or value > _INT64_MAX:
+            raise ValueError("integer out of range for a 64-bit column")
+        return value
+    if kc == K_STR:
+        if t is not str:
+            raise TypeError(f"expected str, got {_tname(value)}")
+        p = _text_problem(value)
+        if p:
+            _raise_text(p)
+        return value
+    if kc == K_FLOAT:
+        if t is float:
+            if d != D_PG and not isfinite(PyFloat_AS_DOUBLE(value)):
+                raise ValueError("NaN and Infinity cannot be stored faithfully on this database")
+            return value
+        if t is int:
+            try:
+                return float(value)   # finite whenever it does not overflow
+            except OverflowError:
+                raise ValueError("integer too large to convert to float") from None
+        raise TypeError(f"expected float, got {_tname(value)}")
+    if kc == K_BOOL:
+        if t is not bool:
+            raise TypeError(f"expected bool, got {_tname(value)}")
+        if d == D_PG:
+            return value
+        return 1 if value is True else 0
+    if kc == K_DATETIME:
+        if t is _datetime:
+            tz = datetime_tzinfo(value)
+            if tz is None:
+                raise ValueError(_MSG_NAIVE)
+            if type(tz) is _timezone:       # fixed offset: utcoffset() is never None
+                if d == D_PG:
+                    return value
+                if tz is not _UTC:
+                    try:
+                        value = value.astimezone(_UTC)
+                    except OverflowError:
+                        raise ValueError(_MSG_UTC_RANGE) from None
+                if d == D_MYSQL:
+                    return datetime_new(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
+                                        PyDateTime_GET_DAY(value), PyDateTime_DATE_GET_HOUR(value),
+                                        PyDateTime_DATE_GET_MINUTE(value),
+                                        PyDateTime_DATE_GET_SECOND(value),
+                                        PyDateTime_DATE_GET_MICROSECOND(value), None,
+                                        datetime_fold(value))
+                return _iso_utc(value)
+        return _coerce_datetime_slow(value, d)
+    if kc == K_JSON:
+        _json_check(value, 0)
+        return _json_text(value)
+    if kc == K_DECIMAL:
+        return _coerce_decimal(value, d)
+    if kc == K_UUID:
+        return _coerce_uuid(value, d)
+    if kc == K_DATE:
+        if t is _date:
+            return _iso_date(value) if d == D_SQLITE else value
+        if t is _datetime or not isinstance(value, _date) or isinstance(value, _datetime):
+            raise TypeError(f"expected date, got {_tname(value)}")
+        if d == D_SQLITE:
+            return value.isoformat()
+        return value
+    if kc == K_BYTES:
+        if t is bytes:
+            return value
+        if t is bytearray or t is memoryview:
+            return bytes(value)
+        raise TypeError(f"expected bytes, got {_tname(value)}")
+    if kc == K_VECTOR:
+        return value
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def coerce(value, kind, dialect):
+    """Check ``value`` against ``kind`` and convert it to what ``dialect``'s driver binds.
+
+    ``None`` passes through (NOT NULL is the database's job).
+    """
+    if value is None:
+        return None
+    return _coerce(value, kind, _kind(kind), _dialect(dialect))
+
+
+def coerce_row(values, kinds, dialect, names):
+    """Coerce one row; errors are prefixed with the field name: ``field 'age': expected int``."""
+    cdef Py_ssize_t n = len(kinds), i = 0
+    cdef int d = _dialect(dialect)
+    cdef list out = []
+    cdef bint vt = type(values) is tuple, vl = type(values) is list, kt = type(kinds) is tuple
+    try:
+        for i in range(n):
+            if vt and i < PyTuple_GET_SIZE(values):
+                v = <object>PyTuple_GET_ITEM(values, i)
+            elif vl and i < PyList_GET_SIZE(values):
+                v = <object>PyList_GET_ITEM(values, i)
+            else:
+                v = _item(values, i)
+            k = <object>PyTuple_GET_ITEM(kinds, i) if kt else _item(kinds, i)
+            if v is None:
+                out.append(None)
+            else:
+                out.append(_coerce(v, k, _kind(k), d))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"field {_item(names, i)!r}: {exc}") from None
+    return out
+
+
+def coerce_rows(rows, kinds, dialect, names, start_index=0):
+    """Coerce many rows (sequences aligned with ``kinds``) into one flat parameter list.
+
+    Errors say ``row {i}, field 'x': ...`` and carry ``.row_index`` (i counts from
+    ``start_index``) so bulk loaders can report the failing row exactly.
+    """
+    cdef list out = []
+    cdef Py_ssize_t width = len(kinds), r = 0, i = 0, size
+    cdef int d = _dialect(dialect)
+    cdef bint kt = type(kinds) is tuple, rt, rl
+    for row in rows:
+        size = len(row)
+        if size != width:
+            exc = ValueError(f"row {start_index + r}: expected {width} values, got {len(row)}")
+            exc.row_index = start_index + r
+            raise exc
+        rt = type(row) is tuple
+        rl = type(row) is list
+        try:
+            for i in range(width):
+                if rt and i < PyTuple_GET_SIZE(row):
+                    v = <object>PyTuple_GET_ITEM(row, i)
+                elif rl and i < PyList_GET_SIZE(row):
+                    v = <object>PyList_GET_ITEM(row, i)
+                else:
+                    v = _item(row, i)
+                k = <object>PyTuple_GET_ITEM(kinds, i) if kt else _item(kinds, i)
+                if v is None:
+                    out.append(None)
+                else:
+                    out.append(_coerce(v, k, _kind(k), d))
+        except (TypeError, ValueError) as exc:
+            err = type(exc)(f"row {start_index + r}, field {_item(names, i)!r}: {exc}")
+            err.row_index = start_index + r
+            raise err from None
+        r += 1
+    return out
+
+
+# -- decode --------------------------------------------------------------------------------------
+cdef object _decode_decimal(object value, int d):
+    if type(value) is not _Decimal:
+        value = _Decimal(str(value)) if type(value) is not float else _Decimal(repr(value))
+    if d == D_MYSQL:
+        # DECIMAL(65,30) pads 30 fractional digits: drop the padding, keep the value.
+        if value == value.to_integral_value():
+            return value.quantize(_ONE, context=_EXACT)
+        return value.normalize(_EXACT)
+    return value
+
+
+cdef object _decode(object value, int kc, int d):
+    """The twin's ``decode`` for a non-None value."""
+    cdef char hex32[33]
+    t = type(value)
+    if kc == K_BOOL:
+        return True if value else False
+    if kc == K_DATETIME:
+        if t is str:
+            r = _parse_iso_utc(value)
+            if r is not None:
+                return r
+            value = _fromisoformat(value)
+            t = type(value)
+        if t is _datetime:
+            if datetime_tzinfo(value) is None:
+                return datetime_new(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
+                                    PyDateTime_GET_DAY(value), PyDateTime_DATE_GET_HOUR(value),
+                                    PyDateTime_DATE_GET_MINUTE(value),
+                                    PyDateTime_DATE_GET_SECOND(value),
+                                    PyDateTime_DATE_GET_MICROSECOND(value), _UTC,
+                                    datetime_fold(value))
+            return value
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_UTC)
+        return value
+    if kc == K_JSON:
+        if t is str or t is bytes:
+            return _loads(value)
+        return value
+    if kc == K_UUID:
+        if t is _UUID:
+            return value
+        if t is str and _canonical_uuid(value, hex32):
+            return _make_uuid(hex32)
+        return _UUID(str(value))
+    if kc == K_DATE:
+        if t is str:
+            r = _parse_iso_date(value)
+            if r is not None:
+                return r
+            return _date_fromisoformat(value)
+        return value
+    if kc == K_DECIMAL:
+        return _decode_decimal(value, d)
+    if kc == K_FLOAT:
+        if t is float:
+            return value
+        return float(value)
+    if kc == K_BYTES:
+        return bytes(value) if t is not bytes else value
+    return value
+
+
+def decode(value, kind, dialect):
+    """Turn what ``dialect``'s driver returned for ``kind`` back into the Python type."""
+    if value is None:
+        return None
+    return _decode(value, _kind(kind), _dialect(dialect))
+
+
+cdef inline bint _needs(int kc, int d) noexcept:
+    if kc == K_INT or kc == K_STR:
+        return False
+    if d == D_PG:
+        return kc == K_JSON or kc == K_UUID
+    if d == D_MYSQL:
+        return not (kc == K_BYTES or kc == K_DATE)
+    return True
+
+
+def needs_decode(kind, dialect):
+    """Whether values of ``kind`` come back from ``dialect`` in a type that needs converting."""
+    return _needs(_kind(kind), _dialect(dialect))
+
+
+def decode_rows(rows, names, kinds, dialect):
+    """Rows (positional sequences) -> list of dicts with Python values, one pass."""
+    cdef Py_ssize_t n = len(names), i, size
+    cdef int d = _dialect(dialect)
+    cdef int kc
+    cdef list keys = []
+    cdef list out = []
+    cdef dict row_out
+    cdef bint rt, rl
+    cdef int* plan = <int*>PyMem_Malloc((n if n > 0 else 1) * sizeof(int))
+    if plan == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            keys.append(_item(names, i))
+            kc = _kind(_item(kinds, i))
+            plan[i] = kc if _needs(kc, d) else K_UNKNOWN
+        for row in rows:
+            row_out = {}
+            rt = type(row) is tuple
+            rl = type(row) is list
+            size = PyTuple_GET_SIZE(row) if rt else (PyList_GET_SIZE(row) if rl else 0)
+            for i in range(n):
+                if rt and i < size:
+                    v = <object>PyTuple_GET_ITEM(row, i)
+                elif rl and i < size:
+                    v = <object>PyList_GET_ITEM(row, i)
+                else:
+                    v = _item(row, i)
+                if plan[i] != K_UNKNOWN and v is not None:
+                    v = _decode(v, plan[i], d)
+                row_out[<object>PyList_GET_ITEM(keys, i)] = v
+            out.append(row_out)
+    finally:
+        PyMem_Free(plan)
+    return out
