@@ -13,6 +13,7 @@ from cpython.datetime cimport (PyDateTime_DATE_GET_HOUR, PyDateTime_DATE_GET_MIC
                                PyDateTime_GET_DAY, PyDateTime_GET_MONTH, PyDateTime_GET_YEAR,
                                date_new, datetime_fold, datetime_new, datetime_tzinfo,
                                import_datetime)
+from cpython.dict cimport PyDict_Copy
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -750,8 +751,11 @@ def decode_rows(rows, names, kinds, dialect):
             keys.append(_item(names, i))
             kc = _kind(_item(kinds, i))
             plan[i] = kc if _needs(kc, d) else K_UNKNOWN
+        # Every row dict starts as a copy of this one: the key table is cloned in one step
+        # and each store below replaces a value, so no row pays for inserts or a resize.
+        template = dict.fromkeys(keys)
         for row in rows:
-            row_out = {}
+            row_out = PyDict_Copy(template)
             rt = type(row) is tuple
             rl = type(row) is list
             size = PyTuple_GET_SIZE(row) if rt else (PyList_GET_SIZE(row) if rl else 0)
