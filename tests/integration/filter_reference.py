@@ -114,7 +114,7 @@ def _op(x, op: str, v, cond: dict) -> bool:
             return False
         if isinstance(x, list):
             return any(_eq(item, v) for item in x)
-        return v in x
+        return isinstance(x, str) and isinstance(v, str) and v in x
     if op == "$startswith":
         return x is not None and x.startswith(v)
     if op == "$endswith":
