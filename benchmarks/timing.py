@@ -1,0 +1,75 @@
+"""Timing helpers shared by the macro benchmark modules: interleaved per-call medians.
+
+Cases compared against each other are timed in alternating rounds (a, b, a, b, ...) so drift on
+a noisy machine (frequency scaling, a neighbour's build) lands on both sides of a ratio alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Awaitable, Callable
+
+
+def interleaved(cases: dict[str, Callable[[], object]], calls: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each sync callable, rounds alternating between the cases."""
+    for fn in cases.values():  # warm caches, statement caches, lazy imports
+        for _ in range(max(1, calls // 10)):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for r in range(repeats):
+        order = list(cases.items())
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / calls)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+async def ainterleaved(cases: dict[str, Callable[[], Awaitable[object]]], calls: int,
+                       repeats: int) -> dict[str, float]:
+    """Like :func:`interleaved` for coroutine functions, awaited one at a time on the running loop."""
+    for fn in cases.values():
+        for _ in range(max(1, calls // 10)):
+            await fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for r in range(repeats):
+        order = list(cases.items())
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                await fn()
+            samples[name].append((time.perf_counter() - t0) / calls)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def row(group: str, case: str, median_s: float | None, baseline: str | None = None, note: str = "",
+        **extra) -> dict:
+    """One result in the shape every bench module returns (extra keys: target_ratio, target_s)."""
+    return {"group": group, "case": case, "median_s": median_s, "baseline": baseline, "note": note, **extra}
+
+
+def failed(group: str, case: str, exc: BaseException, baseline: str | None = None) -> dict:
+    """A case that could not be measured: 'skipped' when the server is unreachable, else 'failed'."""
+    status = "skipped" if is_unreachable(exc) else "failed"
+    msg = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return row(group, case, None, baseline, f"{status}: {msg[:300]}", status=status)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True for connection refusals and missing drivers (a server or extra not present here)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ConnectionError, ImportError, TimeoutError)) or (
+                isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)):
+            return True
+        if type(exc).__name__ in ("DatabaseConnectionError", "CannotConnectNowError"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
