@@ -121,7 +121,15 @@ class SQLiteDriver(Driver):
                 return self._conn
             path = self.url.path
             try:
-                db = await aiosqlite.connect(path, isolation_level=None)
+                pending = aiosqlite.connect(path, isolation_level=None)
+                # A DataFlow nobody closed must not keep the interpreter alive at exit:
+                # aiosqlite's worker thread is non-daemon by default.
+                worker = getattr(pending, "_thread", pending)
+                try:
+                    worker.daemon = True
+                except (AttributeError, RuntimeError):
+                    pass
+                db = await pending
                 await db.create_function("regexp", 2, _regexp, deterministic=True)
                 if path != ":memory:":
                     await db.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,52 @@
+"""Command line: ``dataflow info`` (which native implementation is active and why) and
+``dataflow demo`` (the quick-start demo on embedded SQLite)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _info(args) -> int:
+    import platform
+
+    import _native
+
+    print(f"dataflow {__import__('dataflow').__version__} on Python {platform.python_version()}")
+    print(f"native core: {_native.IMPLEMENTATION} ({_native.REASON})")
+    for name in _native.MODULES:
+        try:
+            mod = _native.load(name)
+            where = getattr(mod, "__file__", "?")
+        except ImportError as exc:
+            where = f"unavailable: {exc}"
+        print(f"  {name:8s} {where}")
+    try:
+        import uvloop  # noqa: F401
+        import os
+        off = os.environ.get("DATAFLOW_NO_UVLOOP", "").lower() in ("1", "true", "yes", "on")
+        print(f"event loop: {'asyncio (DATAFLOW_NO_UVLOOP=1)' if off else 'uvloop'}")
+    except ImportError:
+        print("event loop: asyncio (uvloop not installed)")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.url, args.rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="dataflow", description="DataFlow command line")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("info", help="which native implementation is active, and why")
+    d = sub.add_parser("demo", help="run the quick-start demo (embedded SQLite by default)")
+    d.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
+    d.add_argument("--rows", type=int, default=100_000, help="rows for the bulk-create step")
+    args = parser.parse_args(argv)
+    return {"info": _info, "demo": _demo}[args.cmd](args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

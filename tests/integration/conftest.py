@@ -1,0 +1,94 @@
+"""Real databases for integration tests: SQLite (always), PostgreSQL and MariaDB/MySQL.
+
+URLs come from DATAFLOW_TEST_POSTGRES_URL / DATAFLOW_TEST_MYSQL_URL, else the local servers on
+their default ports.  An unreachable server skips its tests -- unless CI=true, where it fails.
+Each test gets a fresh DataFlow with uniquely named tables, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from dataflow import DataFlow
+
+PG_URL = os.environ.get("DATAFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MY_URL = os.environ.get("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _backend_url(name: str, tmp_path) -> str:
+    if name == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    url = PG_URL if name == "postgresql" else MY_URL
+    if not _reachable(url):
+        msg = f"{name} server not reachable at {url}"
+        if IN_CI:
+            pytest.fail(msg + " (CI=true: a missing server is a failure)")
+        pytest.skip(msg)
+    return url
+
+
+BACKENDS = ["sqlite", "postgresql", "mysql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def url(backend, tmp_path):
+    return _backend_url(backend, tmp_path)
+
+
+class Tables:
+    """Unique table names per test, dropped at teardown."""
+
+    def __init__(self):
+        self.suffix = uuid.uuid4().hex[:8]
+        self.names: list[str] = []
+
+    def __call__(self, base: str) -> str:
+        name = f"t_{base}_{self.suffix}"
+        self.names.append(name)
+        return name
+
+
+@pytest.fixture
+def tables():
+    return Tables()
+
+
+@pytest.fixture
+async def db(url, tables):
+    """A DataFlow on the backend under test; tables created through `tables(...)` are dropped."""
+    d = DataFlow(url)
+    yield d
+    try:
+        for t in d.list_tables():
+            await d.execute_raw(f"DROP TABLE IF EXISTS {d.dialect.quote(t)}")
+    finally:
+        await d.close_async()
+
+
+def make_db(url: str, **kw) -> DataFlow:
+    return DataFlow(url, **kw)
+
+
+def run(coro):
+    return asyncio.get_event_loop().run_until_complete(coro)
