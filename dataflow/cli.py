@@ -37,15 +37,31 @@ def _demo(args) -> int:
     return demo_main(args.url, args.rows)
 
 
+#: Modules that add subcommands: each has ``register(subparsers)`` which adds parsers and
+#: sets ``func`` (``args -> exit code``) via ``set_defaults``.  Missing modules are skipped.
+PLUGINS = ("dataflow.bulk.cli", "dataflow.migrations.cli")
+
+
 def main(argv=None) -> int:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="dataflow", description="DataFlow command line")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("info", help="which native implementation is active, and why")
+    sub.add_parser("info", help="which native implementation is active, and why").set_defaults(func=_info)
     d = sub.add_parser("demo", help="run the quick-start demo (embedded SQLite by default)")
     d.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
     d.add_argument("--rows", type=int, default=100_000, help="rows for the bulk-create step")
+    d.set_defaults(func=_demo)
+    for name in PLUGINS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(exc.name or "\0"):
+                raise
+            continue
+        mod.register(sub)
     args = parser.parse_args(argv)
-    return {"info": _info, "demo": _demo}[args.cmd](args)
+    return args.func(args)
 
 
 if __name__ == "__main__":  # pragma: no cover
