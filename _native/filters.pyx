@@ -576,7 +576,11 @@ cdef class _Compiler:
         if code == O_LIKE or code == O_ILIKE:
             self.need_str(col, v)
             bound = self.value(v, _STR_KIND)
-            return self.tpl(T_LIKE if code == O_LIKE else T_ILIKE, col, bound)
+            # An explicit ESCAPE makes backslash the escape character on every dialect
+            # (SQLite has none by default; PostgreSQL and MySQL default to backslash).
+            self.tpl(T_LIKE if code == O_LIKE else T_ILIKE, col, bound)
+            self.w(" ESCAPE ", 8)
+            return self.ws(self.spec.escape_literal)
         if code == O_REGEX:
             if type(v) is not str:
                 raise TypeError(f"{self.path()}: expected a regular expression string, got {type(v).__name__}")

@@ -216,7 +216,10 @@ class _Compiler:
             return qcol + (" IS NULL" if is_null else " IS NOT NULL")
         if op == "$like" or op == "$ilike":
             self.need_str(kind, v, path)
-            return self.tpl("like" if op == "$like" else "ilike", qcol, self.bind(self.value(v, STR_KIND, path)), path)
+            # An explicit ESCAPE makes backslash the escape character on every dialect
+            # (SQLite has none by default; PostgreSQL and MySQL default to backslash).
+            return (self.tpl("like" if op == "$like" else "ilike", qcol, self.bind(self.value(v, STR_KIND, path)), path)
+                    + " ESCAPE " + self.spec.escape_literal)
         if op == "$regex":
             if type(v) is not str:
                 raise TypeError(f"{path}: expected a regular expression string, got {type(v).__name__}")

@@ -70,6 +70,31 @@ class Dialect:
         return _filters.FilterSpec(cols, self.paramstyle, self.coerce_fn, self.filter_templates,
                                    self.json_contains_mode, 1000, "\\", self.like_escape_literal)
 
+    #: The SQL parser's own limits on filter shape (None: the compiler's caps are enough).
+    max_filter_depth: int | None = None
+    max_logical_list: int | None = None
+
+    def check_filter_shape(self, filt) -> str | None:
+        """A problem string when ``filt`` exceeds this dialect's parser limits, else None."""
+        if self.max_filter_depth is None or not filt:
+            return None
+        stack = [(filt, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > self.max_filter_depth:
+                return f"filters nested deeper than {self.max_filter_depth} levels are not supported on {self.name}"
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    stack.append((value, depth + 1))
+            elif isinstance(node, (list, tuple)):
+                if len(node) > self.max_logical_list and any(isinstance(x, dict) for x in node[:1]):
+                    return (f"a logical list of more than {self.max_logical_list} filters is not supported on "
+                            f"{self.name}; use $in for long lists of values")
+                for value in node:
+                    if isinstance(value, (dict, list, tuple)):
+                        stack.append((value, depth))
+        return None
+
     # -- DDL ---------------------------------------------------------------------------------
     def column_type(self, f, indexed: bool) -> str:
         return self.type_map[f.kind]

@@ -32,6 +32,7 @@ class MySQLDialect(Dialect):
                 K.DECIMAL: "DECIMAL(65,30)", K.UUID: "CHAR(36)", K.JSON: "JSON", K.VECTOR: "LONGBLOB"}
     no_limit = "18446744073709551615"
     transactional_ddl = False
+    collation = "utf8mb4_nopad_bin"
 
     def column_type(self, f, indexed: bool) -> str:
         if f.kind == K.STR:
@@ -50,7 +51,9 @@ class MySQLDialect(Dialect):
         return f"{self.quote('id')} {typ} PRIMARY KEY"
 
     def table_suffix(self) -> str:
-        return " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        # NO PAD binary collation: comparisons are exact (case- and trailing-space-sensitive)
+        # like PostgreSQL and SQLite.  MariaDB >= 10.2 has it; MySQL 8 would need utf8mb4_0900_bin.
+        return f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"
 
     def create_index(self, table, ix) -> str:
         cols = ", ".join(self.quote(c) for c in ix.fields)

@@ -17,7 +17,7 @@ class SQLiteDialect(Dialect):
     json_contains_mode = 2
     max_params = 32766
     filter_templates = {
-        "like": "{c} LIKE {p}", "ilike": "LOWER({c}) LIKE LOWER({p})",
+        "like": "{c} LIKE {p}", "ilike": "df_lower({c}) LIKE df_lower({p})",
         "regex": "{c} REGEXP {p}", "iregex": "{c} REGEXP ('(?i)' || {p})",
         "json_contains": "EXISTS (SELECT 1 FROM json_each({c}) WHERE json_each.value = {p})",
         "in_json": "{c} IN (SELECT value FROM json_each({p}))",
@@ -26,6 +26,10 @@ class SQLiteDialect(Dialect):
                 K.BYTES: "BLOB", K.DATETIME: "TEXT", K.DATE: "TEXT", K.DECIMAL: "TEXT",
                 K.UUID: "TEXT", K.JSON: "TEXT", K.VECTOR: "BLOB"}
     no_limit = "-1"
+    # SQLite's LALR parser stack (YYSTACKDEPTH 100) and expression depth (1000) are fixed at
+    # compile time: deeper filters fail in the parser, so refuse them first with a FilterError.
+    max_filter_depth = 24
+    max_logical_list = 500
     select_for_update = ""  # the single connection is already exclusive in a transaction
 
     def id_column(self, model) -> str:

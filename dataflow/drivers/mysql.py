@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import weakref
 
 from .. import errors as E
@@ -25,7 +26,10 @@ def translate(exc: BaseException) -> BaseException:
     msg = exc.args[1] if len(exc.args) > 1 else str(exc)
     if isinstance(exc, pymysql.err.IntegrityError):
         if code == 1062:
-            return E.UniqueViolationError(f"unique constraint violated: {msg}", exc)
+            # MySQL quotes the duplicate value; keep only the key name (values stay out of messages).
+            key = re.search(r"for key '([^']*)'", str(msg))
+            where = f" (key {key.group(1)})" if key else ""
+            return E.UniqueViolationError(f"unique constraint violated{where}", exc)
         return E.IntegrityError(f"constraint violated: {msg}", exc)
     if code in _CONFLICT_ERRNOS:
         return E.TransactionConflictError(f"transaction conflict, retry the transaction: {msg}", exc)

@@ -50,6 +50,10 @@ def _regexp(pattern, value):
     return _compile(pattern).search(value) is not None
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 class _LiteConn(Conn):
     __slots__ = ("db",)
 
@@ -131,6 +135,8 @@ class SQLiteDriver(Driver):
                     pass
                 db = await pending
                 await db.create_function("regexp", 2, _regexp, deterministic=True)
+                # SQLite's LOWER() folds ASCII only; $ilike needs Unicode case folding.
+                await db.create_function("df_lower", 1, _lower, deterministic=True)
                 if path != ":memory:":
                     await db.execute("PRAGMA journal_mode=WAL")
                     await db.execute("PRAGMA synchronous=NORMAL")

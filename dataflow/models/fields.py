@@ -137,3 +137,37 @@ def _check_default(model, name, kind, default):
 def managed_field(name: str, nullable: bool = False) -> FieldInfo:
     return FieldInfo(name=name, kind=K.DATETIME, nullable=nullable, default=None if nullable else MISSING,
                      managed=True)
+
+
+_SCALARS = {str: (str,), int: (int,), float: (float, int), bool: (bool,), dict: (dict,), list: (list,)}
+
+
+def json_shape_check(f: FieldInfo):
+    """For JSON fields annotated list / list[T] / dict / dict[str, T]: a function returning a
+    problem string (or None) so ``tags: list[str]`` refuses ``"a,b"`` or ``[1, 2]``."""
+    if f.kind != K.JSON or f.annotation is None:
+        return None
+    ann, _ = _unwrap_optional(f.annotation)
+    if typing.get_origin(ann) is typing.Annotated:
+        ann = typing.get_args(ann)[0]
+    origin = typing.get_origin(ann) or ann
+    args = typing.get_args(ann)
+    if origin in (list, typing.List):
+        elem = _SCALARS.get(args[0]) if args else None
+
+        def check_list(v, elem=elem, name=getattr(args[0], "__name__", "") if args else ""):
+            if type(v) is not list and type(v) is not tuple:
+                return f"expected a list, got {type(v).__name__}"
+            if elem is not None:
+                for i, item in enumerate(v):
+                    if type(item) not in elem or (elem == (int,) and type(item) is bool):
+                        return f"item {i}: expected {name}, got {type(item).__name__}"
+            return None
+        return check_list
+    if origin in (dict, typing.Dict):
+        def check_dict(v):
+            if type(v) is not dict:
+                return f"expected a dict, got {type(v).__name__}"
+            return None
+        return check_dict
+    return None

@@ -46,8 +46,11 @@ class ModelInfo:
     columns: tuple = field(init=False)
     kinds: tuple = field(init=False)
     user_fields: tuple = field(init=False)   # fields a caller may set (not managed)
+    json_shapes: dict = field(init=False)    # JSON fields with a declared container type -> check
 
     def __post_init__(self):
+        from .fields import json_shape_check
+        self.json_shapes = {n: c for n, f in self.fields.items() if (c := json_shape_check(f)) is not None}
         self.columns = tuple(self.fields)
         self.kinds = tuple(f.kind for f in self.fields.values())
         self.user_fields = tuple(n for n, f in self.fields.items() if not f.managed)

@@ -74,6 +74,10 @@ class Table:
             sql, params = _filters.compile_filter(filt, self.spec, start)
         except (TypeError, ValueError) as exc:
             raise FilterError(f"{self.model.name}: {exc}") from None
+        if self.dialect.max_filter_depth is not None and sql:
+            problem = self.dialect.check_filter_shape(filt)
+            if problem:
+                raise FilterError(f"{self.model.name}: filter: {problem}")
         if self.alive and not include_deleted:
             sql = (f"({sql}){self.alive}" if sql else self.alive[5:])
         return sql, params

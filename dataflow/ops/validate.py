@@ -108,6 +108,14 @@ def check_record(model: ModelInfo, data, *, where: str, allow_id: bool = True) -
                                   f"valid fields: {', '.join(model.user_fields)}")
         if k == "id" and not allow_id:
             raise ValidationError(f"{where}: 'id' cannot be changed")
+    shapes = model.json_shapes
+    if shapes:
+        for k, check in shapes.items():
+            v = data.get(k)
+            if v is not None and k in data:
+                problem = check(v)
+                if problem:
+                    raise ValidationError(f"{where}: field {k!r}: {problem}")
     return data
 
 

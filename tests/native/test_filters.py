@@ -64,7 +64,7 @@ def sql_for(dialect: str, pg_sql: str) -> str:
     mark = "%s" if dialect == "mysql" else "?"
     out = re.sub(r"\$\d+", lambda _: mark, pg_sql)
     if dialect == "mysql":
-        out = out.replace('"', "`")
+        out = out.replace('"', "`").replace(" ESCAPE '\\'", " ESCAPE '\\\\'")
     return out
 
 
@@ -88,7 +88,7 @@ SAME_EVERYWHERE = [
     ({"age": {"$nin": []}}, "1=1", []),
     ({"age": {"$in": [None]}}, '"age" IS NULL', []),
     ({"age": {"$nin": [None]}}, '"age" IS NOT NULL', []),
-    ({"name": {"$like": "A%"}}, '"name" LIKE $1', ["A%"]),
+    ({"name": {"$like": "A%"}}, '"name" LIKE $1 ESCAPE \'\\\'', ["A%"]),
     ({"age": {"$between": [1, 5]}}, '"age" BETWEEN $1 AND $2', [1, 5]),
     ({"age": {"$between": (1, 5)}}, '"age" BETWEEN $1 AND $2', [1, 5]),
     ({"age": {"$gte": 1, "$lt": 5}}, '("age" >= $1 AND "age" < $2)', [1, 5]),
@@ -130,9 +130,9 @@ PER_DIALECT = [
       "mysql": ("(`status` IS NOT NULL AND `status` NOT IN (%s))", ["a"]),
       "sqlite": ('("status" IS NOT NULL AND "status" NOT IN (?))', ["a"])}),
     ({"name": {"$ilike": "a%"}},
-     {"pg": ('"name" ILIKE $1', ["a%"]),
-      "mysql": ("LOWER(`name`) LIKE LOWER(%s)", ["a%"]),
-      "sqlite": ('LOWER("name") LIKE LOWER(?)', ["a%"])}),
+     {"pg": ('"name" ILIKE $1 ESCAPE \'\\\'', ["a%"]),
+      "mysql": ("LOWER(`name`) LIKE LOWER(%s) ESCAPE '\\\\'", ["a%"]),
+      "sqlite": ('LOWER("name") LIKE LOWER(?) ESCAPE \'\\\'', ["a%"])}),
     ({"name": {"$regex": "^a.*z$"}},
      {"pg": ('"name" ~ $1', ["^a.*z$"]),
       "mysql": ("`name` REGEXP %s", ["^a.*z$"]),
@@ -166,11 +166,11 @@ PER_DIALECT = [
       "mysql": ("`active` = %s", [1]),
       "sqlite": ('"active" = ?', [1])}),
     (REFERENCE,
-     {"pg": ('"age" >= $1 AND "status" = ANY($2) AND "name" LIKE $3 AND (("age" < $4) OR ("status" = $5))',
+     {"pg": ('"age" >= $1 AND "status" = ANY($2) AND "name" LIKE $3 ESCAPE \'\\\' AND (("age" < $4) OR ("status" = $5))',
              [18, ["active", "premium"], "A%", 30, "vip"]),
-      "mysql": ("`age` >= %s AND `status` IN (%s, %s) AND `name` LIKE %s AND ((`age` < %s) OR (`status` = %s))",
+      "mysql": ("`age` >= %s AND `status` IN (%s, %s) AND `name` LIKE %s ESCAPE '\\\\' AND ((`age` < %s) OR (`status` = %s))",
                 [18, "active", "premium", "A%", 30, "vip"]),
-      "sqlite": ('"age" >= ? AND "status" IN (?, ?) AND "name" LIKE ? AND (("age" < ?) OR ("status" = ?))',
+      "sqlite": ('"age" >= ? AND "status" IN (?, ?) AND "name" LIKE ? ESCAPE \'\\\' AND (("age" < ?) OR ("status" = ?))',
                  [18, "active", "premium", "A%", 30, "vip"])}),
 ]
 
@@ -189,7 +189,7 @@ def test_empty_and_none_filters(mod, specs):
 
 def test_start_offset_numbers_placeholders(mod, specs):
     assert mod.compile_filter(REFERENCE, specs["pg"], start=7)[0] == (
-        '"age" >= $7 AND "status" = ANY($8) AND "name" LIKE $9 AND (("age" < $10) OR ("status" = $11))')
+        '"age" >= $7 AND "status" = ANY($8) AND "name" LIKE $9 ESCAPE \'\\\' AND (("age" < $10) OR ("status" = $11))')
     assert mod.compile_filter({"age": 1}, specs["sqlite"], start=7) == ('"age" = ?', [1])
     sql, params = mod.compile_filter({"age": {"$between": [1, 2]}}, specs["pg"], start=2_147_483_646)
     assert sql == '"age" BETWEEN $2147483646 AND $2147483647'
@@ -272,7 +272,7 @@ def test_non_ascii_identifiers_and_templates(mod):
     spec = mod.FilterSpec({"naïve": ('"naïve"', P.STR), "x": ('"x"', P.INT)}, "$",
                           lambda v, k: P.coerce(v, k, P.POSTGRESQL), {"like": "{c} LIKE {p} /* ü */"})
     assert mod.compile_filter({"x": 1, "naïve": {"$like": "ö%"}, "$or": [{"x": 2}, {"naïve": "日"}]}, spec) == (
-        '"x" = $1 AND "naïve" LIKE $2 /* ü */ AND (("x" = $3) OR ("naïve" = $4))', [1, "ö%", 2, "日"])
+        '"x" = $1 AND "naïve" LIKE $2 /* ü */ ESCAPE \'\\\' AND (("x" = $3) OR ("naïve" = $4))', [1, "ö%", 2, "日"])
 
 
 # -- errors: paths, unknown names, refused operators ---------------------------------------------
@@ -484,7 +484,7 @@ def test_coerce_receives_kind_and_its_result_is_bound(mod):
 
     spec = mod.FilterSpec({"a": ("a", 1), "b": ("b", 4)}, "?", coerce, {"like": "{c} LIKE {p}"})
     sql, params = mod.compile_filter({"a": {"$in": [1, None, 2]}, "b": {"$like": "x%"}}, spec)
-    assert sql == "(a IN (?, ?) OR a IS NULL) AND b LIKE ?"
+    assert sql == "(a IN (?, ?) OR a IS NULL) AND b LIKE ? ESCAPE '\\'"
     assert params == [("bound", 1), ("bound", 2), ("bound", "x%")]
     assert seen == [(1, 1), (2, 1), ("x%", 4)]
 
