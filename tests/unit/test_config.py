@@ -1,0 +1,114 @@
+"""URL parsing, DataFlow(...) arguments and the no-I/O-at-construction rule."""
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from dataflow import DataFlow
+from dataflow.config import parse_url
+from dataflow.errors import ConfigurationError, UnsupportedFeatureError
+
+
+@pytest.mark.parametrize("url,dialect,extra", [
+    ("postgresql://u:p@h:5433/db", "postgresql", {"host": "h", "port": 5433, "user": "u", "database": "db"}),
+    ("postgres://h/db", "postgresql", {"host": "h", "database": "db"}),
+    ("postgresql+asyncpg://h/db", "postgresql", {"host": "h"}),
+    ("mysql://root@127.0.0.1:3306/test", "mysql", {"port": 3306, "user": "root"}),
+    ("mariadb://root@h/test", "mysql", {"database": "test"}),
+    ("sqlite:///relative.db", "sqlite", {"path": "relative.db"}),
+    ("sqlite:////abs/path.db", "sqlite", {"path": "/abs/path.db"}),
+    ("sqlite:///:memory:", "sqlite", {"path": ":memory:"}),
+    (":memory:", "sqlite", {"path": ":memory:"}),
+    ("mongodb://h/db", "mongodb", {"database": "db"}),
+])
+def test_url_forms(url, dialect, extra):
+    u = parse_url(url)
+    assert u.dialect == dialect
+    for k, v in extra.items():
+        assert getattr(u, k) == v
+
+
+@pytest.mark.parametrize("bad", ["", "nope", "oracle://h/db", "postgresq://h/db", "sqlite://rel.db",
+                                 "postgresql://h:notaport/db", 42])
+def test_bad_urls_raise_configuration_error(bad):
+    with pytest.raises(ConfigurationError):
+        parse_url(bad)
+
+
+def test_did_you_mean_scheme():
+    with pytest.raises(ConfigurationError, match="did you mean postgresql"):
+        parse_url("postgresq://h/db")
+
+
+def test_password_never_in_redacted_or_errors():
+    u = parse_url("postgresql://user:s3cret@h/db")
+    assert "s3cret" not in u.redacted() and "s3cret" not in repr(u)
+    with pytest.raises(ConfigurationError) as info:
+        parse_url("postgresql://user:s3cret@h:bad/db")
+    assert "s3cret" not in str(info.value)
+
+
+def test_database_url_env_and_default(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///:memory:")
+    assert DataFlow().config.url.dialect == "sqlite"
+    monkeypatch.delenv("DATABASE_URL")
+    assert DataFlow().config.url.is_memory
+
+
+def test_construction_does_no_io():
+    # Nothing listens on port 1: construction must still succeed (connection is lazy).
+    db = DataFlow("postgresql://nobody@127.0.0.1:1/none")
+    assert db.pool_stats()["active"] == 0
+
+
+def test_unknown_kwarg_did_you_mean():
+    with pytest.raises(ConfigurationError, match="did you mean 'pool_size'"):
+        DataFlow(":memory:", pool_sise=3)
+
+
+def test_compat_kwargs_warn_once():
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        DataFlow(":memory:", enable_metrics=True, debug=True)
+    msgs = [str(x.message) for x in w]
+    assert len(msgs) == 1 and "enable_metrics" in msgs[0] and "debug" in msgs[0]
+
+
+@pytest.mark.parametrize("kw", [{"pool_size": 0}, {"pool_size": True}, {"pool_timeout": -1}, {"max_overflow": -2}])
+def test_bad_option_values(kw):
+    with pytest.raises(ConfigurationError):
+        DataFlow(":memory:", **kw)
+
+
+def test_pool_size_env(monkeypatch):
+    monkeypatch.setenv("DATAFLOW_POOL_SIZE", "7")
+    assert DataFlow(":memory:").config.pool_size == 7
+    monkeypatch.setenv("DATAFLOW_POOL_SIZE", "x")
+    with pytest.raises(ConfigurationError, match="DATAFLOW_POOL_SIZE"):
+        DataFlow(":memory:")
+
+
+def test_unbuilt_features_refuse_loudly():
+    with pytest.raises(UnsupportedFeatureError):
+        DataFlow(":memory:", multi_tenant=True)
+    with pytest.raises(UnsupportedFeatureError):
+        DataFlow("mongodb://h/db")
+
+
+def test_import_is_lazy_and_fast():
+    code = ("import sys, time; t=time.perf_counter(); import dataflow; dt=time.perf_counter()-t; "
+            "bad=[m for m in ('asyncpg','aiomysql','aiosqlite','pymysql','numpy','starlette','httpx','pymongo') "
+            "if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_context_managers():
+    with DataFlow(":memory:") as db:
+        @db.model
+        class Thing:
+            name: str
+        assert db.express_sync.create("Thing", {"name": "a"})["id"] == 1
+        assert db.health_check()["status"] == "healthy"
