@@ -178,6 +178,14 @@ class DataFlow:
             return [tuple(r) for r in await self.driver.fetch(sql, params)]
         return await self.driver.execute(sql, params)
 
+    async def load(self, model, source, **opts) -> dict:
+        """Bulk-load ``source`` into ``model`` (COPY / LOAD DATA / executemany); see dataflow.bulk.load."""
+        from .bulk.load import load; return await load(self, model, source, **opts)  # noqa: E702
+
+    async def export(self, model, path, **opts) -> dict:
+        """Write ``model``'s rows to a CSV/JSONL/Parquet file; see dataflow.bulk.load.export."""
+        from .bulk.load import export; return await export(self, model, path, **opts)  # noqa: E702
+
     async def close_async(self) -> None:
         await self.driver.close()
         from .nodes.registry import unregister_owner

@@ -1,0 +1,199 @@
+"""``db.load`` and ``db.export``: open the source, plan the rows, pick the loading path of the
+database (PostgreSQL COPY BINARY, MySQL LOAD DATA / packet-sized INSERTs, SQLite executemany),
+time it and report.
+
+Failure semantics are the same on every path: atomic by default (any bad row, a source that
+raises, cancellation or ``timeout`` leaves zero rows and raises ``BulkLoadError`` with
+``failed_index``); ``atomic=False`` commits each batch and reports ``rows_written`` exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from _native._pure import params as K
+
+from ..errors import BulkLoadError, DataFlowError, ValidationError
+from .progress import Progress
+from .rows import RowPlan
+from .sources import Source, open_async_source, open_source
+
+CONFLICT_MODES = ("error", "skip", "update")
+PROTECTED = ("id", "created_at", "tenant_id")
+DEFAULT_BATCH = 10_000
+
+
+class LoadContext:
+    """Everything one load needs, passed to the backend's ``run(ctx)``."""
+
+    def __init__(self, table, src: Source, plan: RowPlan, *, batch_size, conflict_resolution, conflict_on,
+                 update_fields, atomic, progress: Progress, options: dict):
+        self.table = table
+        self.src = src
+        self.plan = plan
+        self.batch_size = batch_size
+        self.conflict = conflict_resolution
+        self.conflict_on = conflict_on
+        self.atomic = atomic
+        self.progress = progress
+        self.options = options
+        self.consumed = 0      # items taken from the source so far
+        self.written = 0       # rows committed (atomic=False)
+        self.transform = options.get("transform")
+        names = plan.names
+        self.update_cols = [c for c in names if c not in PROTECTED and c not in conflict_on
+                            and (update_fields is None or c in update_fields)] + ["updated_at"]
+
+    async def batches(self):
+        """-> (start, rows | None, cols | None, n): full table rows, ``batch_size`` at a time."""
+        plan, transform = self.plan, self.transform
+        async for kind, payload, n in self.src.batches(self.batch_size):
+            start = self.consumed
+            if kind == "rows":
+                if transform is not None:
+                    payload = _transform(transform, payload, start, plan)
+                rows, cols = plan.build(payload, start), None
+            else:
+                rows, cols = None, plan.build_columns(payload, n, start)
+            self.consumed = start + n
+            yield start, rows, cols, n
+            self.progress.update(n)
+
+
+def _transform(fn, items, start, plan):
+    out = []
+    for i, it in enumerate(items):
+        try:
+            out.append(fn(it))
+        except Exception as exc:
+            raise BulkLoadError(f"{plan.label} row {start + i}: transform raised {type(exc).__name__}: {exc}",
+                                failed_index=start + i, cause=exc) from exc
+    return out
+
+
+def _backend(dialect):
+    # The loading path is chosen by the dialect's name, once, here (data, not scattered ifs).
+    from . import copy, mysql, sqlite
+    return {"postgresql": copy, "mysql": mysql, "sqlite": sqlite}[dialect.name]
+
+
+def conflict_columns(table, conflict_on, label):
+    from ..ops.bulk import _conflict_cols
+    return _conflict_cols(table, conflict_on, label)
+
+
+async def load_table(table, source, *, batch_size=None, conflict_resolution="error", conflict_on=None,
+                     columns=None, transform=None, progress=None, atomic=True, timeout=None, format=None,
+                     delimiter=None, header=True, parse=None, update_fields=None, local_infile=None,
+                     label=None) -> dict:
+    """The body of ``db.load`` for one Table; see ``load``."""
+    m = table.model
+    label = label or f"{m.name} load"
+    if conflict_resolution not in CONFLICT_MODES:
+        raise ValidationError(f"{label}: conflict_resolution must be one of {CONFLICT_MODES}, "
+                              f"got {conflict_resolution!r}")
+    if batch_size is not None and (type(batch_size) is not int or not 1 <= batch_size <= 10_000_000):
+        raise ValidationError(f"{label}: batch_size must be an int between 1 and 10000000, got {batch_size!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValidationError(f"{label}: timeout must be a positive number of seconds")
+    conflict = conflict_columns(table, conflict_on, label) if conflict_resolution != "error" else ["id"]
+    t0 = time.perf_counter()
+    if hasattr(source, "__aiter__") and not isinstance(source, Source):
+        src = await open_async_source(source)
+    else:
+        src = open_source(source, format=format, delimiter=delimiter, header=header, columns=columns)
+    try:
+        if parse is None:
+            parse = src.parse
+        cols = columns if columns is not None else src.columns
+        first = src.first
+        include_id = None
+        if src.kind == "cols":
+            first = None
+            include_id = "id" in (src.columns or ())
+        elif isinstance(first, dict):
+            cols = None
+        plan = RowPlan(table, first if src.kind == "rows" else {}, columns=cols if src.kind == "rows" else None,
+                       parse=parse, include_id=include_id)
+        if src.kind == "cols":
+            plan.check_columns(src.columns)
+        if src.kind == "rows" and transform is not None and first is not None:
+            plan = RowPlan(table, transform(first), columns=cols if not isinstance(first, dict) else None,
+                           parse=parse)
+        await table.ready()
+        bar = Progress(label, src.total, progress)
+        ctx = LoadContext(table, src, plan, batch_size=batch_size or DEFAULT_BATCH,
+                          conflict_resolution=conflict_resolution, conflict_on=conflict,
+                          update_fields=update_fields, atomic=atomic, progress=bar,
+                          options={"transform": transform, "local_infile": local_infile,
+                                   "batch_given": batch_size is not None})
+        backend = _backend(table.dialect)
+        ok = False
+        try:
+            if first is None and src.kind == "rows":
+                inserted, skipped, path = 0, 0, "insert" if backend.PATH != "copy" else "copy"
+            elif timeout is not None:
+                try:
+                    async with asyncio.timeout(timeout):
+                        inserted, skipped, path = await backend.run(ctx)
+                except TimeoutError as exc:
+                    raise BulkLoadError(f"{label} timed out after {timeout}s at row {ctx.consumed}; "
+                                        f"{ctx.written if not atomic else 0} rows were committed",
+                                        rows_written=ctx.written if not atomic else 0,
+                                        failed_index=ctx.consumed, cause=exc) from exc
+            else:
+                inserted, skipped, path = await backend.run(ctx)
+            ok = True
+        except BulkLoadError as exc:
+            _finish_error(exc, ctx, atomic)
+            raise
+        except DataFlowError as exc:
+            err = BulkLoadError(f"{label} failed: {exc}", rows_written=0, failed_index=None, cause=exc)
+            _finish_error(err, ctx, atomic)
+            raise err from exc
+        finally:
+            bar.close(ok)
+    finally:
+        src.close()
+    dt = time.perf_counter() - t0
+    rows = ctx.consumed if first is not None or src.kind == "cols" else 0
+    return {"rows": rows, "inserted": inserted, "skipped": skipped, "updated": rows - inserted - skipped
+            if conflict_resolution == "update" else 0,
+            "seconds": dt, "rows_per_second": rows / dt if dt > 0 else 0.0, "path": path}
+
+
+def _finish_error(exc, ctx, atomic):
+    exc.rows_written = ctx.written if not atomic else 0
+    if not atomic and "committed" not in str(exc):
+        exc.args = (f"{exc.args[0]} ({ctx.written} rows were committed before it)",)
+
+
+async def load(db, model, source, **opts) -> dict:
+    """Load ``source`` into ``model``'s table as fast as the database allows.
+
+    ``source``: an iterable (sync or async) of dicts or tuples, a CSV/TSV/JSONL path (``.gz``
+    too), a dict of columns, a numpy structured array, a pandas DataFrame or an Arrow table.
+    Options: ``batch_size`` (rows per chunk; per committed batch when ``atomic=False``),
+    ``conflict_resolution`` ("error", "skip", "update") with ``conflict_on``, ``columns`` (names
+    of tuple positions / header-less files), ``transform`` (item -> item), ``progress``
+    (None: on a terminal), ``atomic`` (default True), ``timeout`` (seconds), ``format``,
+    ``delimiter``, ``header``, ``local_infile`` (MySQL: None uses LOAD DATA when allowed).
+
+    Returns ``{"rows", "seconds", "rows_per_second", "skipped", "inserted", "updated", "path"}``.
+
+    >>> report = await db.load("User", [{"name": "Ada"}, {"name": "Lin"}])  # doctest: +SKIP
+    >>> report["rows"], report["path"]                                      # doctest: +SKIP
+    (2, 'copy')
+    """
+    return await load_table(db._table(model), source, **opts)
+
+
+async def export(db, model, path, **opts) -> dict:
+    """Write ``model``'s rows to ``path`` (CSV, TSV, JSONL, optionally .gz; Parquet with pyarrow)."""
+    from .export import export_table
+    return await export_table(db._table(model), path, **opts)
+
+
+def kinds_name(kind: int) -> str:
+    return K.KIND_NAMES[kind]

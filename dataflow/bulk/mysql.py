@@ -1,0 +1,247 @@
+"""MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` when the server allows it (and ``local_infile`` is
+not False), else multi-row INSERT statements sized to the server's ``max_allowed_packet``,
+built from rows coerced by ``_native.params``.
+
+LOAD DATA LOCAL turns data and duplicate-key errors into warnings (the server cannot stop the
+client mid-file), so the load runs in a transaction and any warning or short count rolls it
+back and is reported with the row it names.  It needs a connection opened with
+``local_infile=True``: the pool's are not, so this path opens one dedicated connection with
+the pool's settings (and is only taken outside the caller's own transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import os
+import re
+import tempfile
+import weakref
+from decimal import Decimal
+
+from _native._pure import params as K
+
+from ..drivers.mysql import INIT_SQL, translate
+from ..errors import BulkLoadError, DataFlowError
+from . import sqlite as generic
+
+PATH = "insert"
+_packets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
+_AT_ROW = re.compile(r"at row (\d+)")
+_DUP = re.compile(r"Duplicate entry '(.*)' for key '([^']+)'", re.S)
+
+
+async def server_settings(drv) -> tuple[int, bool]:
+    s = _packets.get(drv)
+    if s is None:
+        row = await drv.fetchrow("SELECT @@max_allowed_packet, @@local_infile")
+        s = _packets[drv] = (int(row[0]), bool(int(row[1])))
+    return s
+
+
+async def run(ctx):
+    drv = ctx.table.db.driver
+    packet, infile = await server_settings(drv)
+    want = ctx.options.get("local_infile")
+    if (want is not False and infile and ctx.conflict == "error" and ctx.atomic and drv.current() is None):
+        return await _load_data(ctx)
+    if want is True and not infile:
+        raise BulkLoadError(f"{ctx.plan.label}: local_infile=True but the server has local_infile=OFF")
+    return await _insert(ctx, packet)
+
+
+# ----------------------------------------------------------------------------- INSERT path
+def _size(v) -> int:
+    t = type(v)
+    if t is str:
+        return 4 * len(v) + 3
+    if t is bytes:
+        return 2 * len(v) + 12
+    return 32
+
+
+def _split(rows, width, limit):
+    """Rows -> groups whose INSERT text stays under ``limit`` bytes (escaping worst case)."""
+    group, size = [], 64
+    for r in rows:
+        s = sum(map(_size, r)) + 2 * width + 4
+        if group and size + s > limit:
+            yield group
+            group, size = [], 64
+        group.append(r)
+        size += s
+    if group:
+        yield group
+
+
+async def _insert(ctx, packet):
+    drv, plan = ctx.table.db.driver, ctx.plan
+    sql_for = generic.statements(ctx)
+    sql1 = sql_for(1)
+    width = len(plan.all_names)
+    limit = max(65536, packet - 65536)
+    counting = ctx.conflict == "update"
+
+    async def one_batch(conn, start, rows, cols, n):
+        vals = generic.coerce_batch(ctx, start, rows, cols)
+        before = await generic._count(conn, ctx.table) if counting else 0
+        affected = 0
+        try:
+            async with drv.transaction():
+                for group in _split(vals, width, limit):
+                    flat = [v for r in group for v in r]
+                    affected += await conn.execute(sql_for(len(group)), flat)
+        except DataFlowError as exc:
+            m = _AT_ROW.search(str(exc))
+            raise await generic.locate(conn, sql1, vals, start, plan, exc) from exc
+        if counting:
+            return await generic._count(conn, ctx.table) - before
+        return affected if ctx.conflict == "skip" else n
+
+    inserted = 0
+    if ctx.atomic:
+        async with drv.transaction():
+            conn = drv.current()
+            async for start, rows, cols, n in ctx.batches():
+                inserted += await one_batch(conn, start, rows, cols, n)
+    else:
+        async for start, rows, cols, n in ctx.batches():
+            async with drv.transaction():
+                inserted += await one_batch(drv.current(), start, rows, cols, n)
+            ctx.written += n
+    skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
+    return inserted, skipped, PATH
+
+
+# ----------------------------------------------------------------------------- LOAD DATA path
+def _formatter(kind):
+    if kind == K.STR or kind == K.JSON:
+        return lambda v: v.translate(_ESC)
+    if kind == K.FLOAT:
+        return repr
+    if kind == K.BYTES or kind == K.VECTOR:
+        return lambda v: v.hex() if isinstance(v, (bytes, bytearray)) else bytes(v).hex()
+    if kind == K.DATETIME:
+        return lambda v: v.isoformat(" ")
+    if kind == K.DECIMAL:
+        return lambda v: format(v, "f") if isinstance(v, Decimal) else str(v)
+    return str
+
+
+def _write_file(fh, vals, fmts):
+    lines = []
+    for r in vals:
+        lines.append("\t".join(["\\N" if v is None else f(v) for f, v in zip(fmts, r)]))
+    if lines:
+        fh.write("\n".join(lines))
+        fh.write("\n")
+
+
+async def _connect(drv, local_infile=True):
+    import aiomysql
+    u = drv.url
+    return await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+                                  password=u.password or "", db=u.database or "test", autocommit=False,
+                                  charset="utf8mb4", init_command=INIT_SQL, local_infile=local_infile,
+                                  connect_timeout=drv.config.pool_timeout)
+
+
+async def _load_data(ctx):
+    table, plan = ctx.table, ctx.plan
+    q = table.q
+    fmts = [_formatter(k) for k in plan.kinds]
+    fd, path = tempfile.mkstemp(prefix="dataflow_load_", suffix=".tsv")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            async for start, rows, cols, n in ctx.batches():
+                vals = generic.coerce_batch(ctx, start, rows, cols)
+                _write_file(fh, vals, fmts)
+        targets, sets = [], []
+        for j, (name, k) in enumerate(zip(plan.all_names, plan.kinds)):
+            if k in (K.BYTES, K.VECTOR):
+                targets.append(f"@v{j}")
+                sets.append(f"{q(name)} = UNHEX(@v{j})")
+            else:
+                targets.append(q(name))
+        sql = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {table.qtable} CHARACTER SET utf8mb4 "
+               f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+               f"({', '.join(targets)})" + (" SET " + ", ".join(sets) if sets else ""))
+        n = ctx.consumed
+        try:
+            con = await _connect(table.db.driver)
+        except Exception as exc:
+            raise translate(exc) from exc
+        try:
+            async with con.cursor() as cur:
+                await cur.execute(sql, (path,))
+                loaded = cur.rowcount
+                warnings = con.get_warnings() if hasattr(con, "get_warnings") else None
+                await cur.execute("SHOW WARNINGS LIMIT 1")
+                warn = await cur.fetchone()
+            if loaded != n or warn:
+                await con.rollback()
+                raise _warning_error(plan, warn, path, n, loaded)
+            await con.commit()
+        except BulkLoadError:
+            raise
+        except BaseException as exc:
+            # cancellation or a server error: drop the connection, nothing was committed
+            con.close()
+            if isinstance(exc, Exception):
+                err = translate(exc)
+                m = _AT_ROW.search(str(exc))
+                idx = int(m.group(1)) - 1 if m else None
+                raise BulkLoadError(f"{plan.label}" + (f" row {idx}" if idx is not None else "") + f": {err}",
+                                    failed_index=idx, cause=err) from exc
+            raise
+        finally:
+            if not con.closed:
+                con.close()
+        _ = warnings
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return n, 0, "load_data"
+
+
+def _warning_error(plan, warn, path, n, loaded):
+    msg = warn[2] if warn else f"the server loaded {loaded} of {n} rows"
+    idx = None
+    m = _AT_ROW.search(msg)
+    if m:
+        idx = int(m.group(1)) - 1
+    else:
+        d = _DUP.search(msg)
+        if d:
+            idx = _find_duplicate(plan, path, d.group(1), d.group(2))
+    where = f" row {idx}" if idx is not None else ""
+    return BulkLoadError(f"{plan.label}{where}: {msg} (LOAD DATA rolled back)", failed_index=idx)
+
+
+def _find_duplicate(plan, path, value, key):
+    """The first file line whose key column repeats ``value`` (a key seen before, or in the table)."""
+    m = plan.model
+    cols = ["id"] if key in ("PRIMARY", f"{m.table}.PRIMARY") else next(
+        (list(ix.fields) for ix in m.indexes if key.endswith(ix.name)), None)
+    if not cols or len(cols) != 1 or cols[0] not in plan.all_names:
+        return None
+    j = plan.all_names.index(cols[0])
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if line.rstrip("\n").split("\t")[j] == value:
+                hits = i
+                break
+        else:
+            return None
+    # the duplicate is the second occurrence when the value repeats inside the file
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i > hits and line.rstrip("\n").split("\t")[j] == value:
+                return i
+    return hits
+
+
+_ = (asyncio, _dt)
