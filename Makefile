@@ -13,6 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard _native/*.pyx)
+	$(BIN)/python -m pip install -q 'Cython>=3.0'
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql,vector,speed,test,bench]'
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $(STAMP)
