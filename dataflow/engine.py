@@ -141,18 +141,50 @@ class DataFlow:
         async with lock:
             if self._ready:
                 return
-            if self.config.auto_migrate and not self.config.existing_schema_mode:
-                stmts = [s for m in list(self._models.values()) for s in self.dialect.create_table(m)]
-                if stmts:
-                    import warnings
-
-                    with warnings.catch_warnings():
-                        # MySQL reports "already exists" notes for IF NOT EXISTS as warnings
-                        warnings.simplefilter("ignore")
-                        async with self.driver.transaction() if self.dialect.transactional_ddl else _null():
-                            for sql in stmts:
-                                await self.driver.execute(sql)
+            # auto_migrate: create missing tables, apply additive changes under the migration
+            # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)
+            from .migrations.apply import initialize_schema
+            await initialize_schema(self)
             self._ready = True
+
+    # -- migrations and discovery (dataflow/migrations) ----------------------------------------
+    def migration_plan(self):
+        """What it takes to bring the database to the models: a ``Plan`` of operations, each
+        automatic (applied on first use), manual (``migrate(allow_destructive=True)``) or refused
+        (a rename without ``__dataflow__['renames']``).  ``print(db.migration_plan())``."""
+        from .migrations.apply import plan
+        return run_sync(plan(self))
+
+    async def migrate(self, allow_destructive: bool = False) -> dict:
+        """Apply the plan under the migration lock; destructive changes only when allowed.
+        Returns {"version", "applied", "pending"}; ``version`` is None when nothing ran."""
+        from .migrations.apply import migrate
+        return await migrate(self, allow_destructive)
+
+    async def rollback_migration(self, version: str) -> list:
+        """Run the reverse DDL recorded for ``version`` in dataflow_migrations."""
+        from .migrations.apply import rollback
+        return await rollback(self, version)
+
+    def discover_schema(self, use_real_inspection: bool = True) -> dict:
+        """{table: {"columns": [...], "indexes": [...], "foreign_keys": [...]}} of the live
+        database; with ``use_real_inspection=False``, of the registered models (no I/O)."""
+        if not use_real_inspection:
+            from .migrations.register import model_schema
+            return model_schema(self)
+        return run_sync(self.discover_schema_async())
+
+    async def discover_schema_async(self, tables=None) -> dict:
+        from .migrations.discover import discover_dict
+        return await discover_dict(self, tables)
+
+    def register_schema_as_models(self, tables=None, schema: dict | None = None) -> dict:
+        """Turn discovered tables (all, or ``tables``) into models with nodes; returns
+        {model name: class}.  Tables without an ``id`` primary key are skipped."""
+        from .migrations.register import register_schema
+        if schema is None:
+            schema = self.discover_schema()
+        return register_schema(self, schema, tables)
 
     async def health_check_async(self) -> dict:
         try:

@@ -152,3 +152,86 @@ class Dialect:
         return out
 
     no_limit = "ALL"
+
+    # -- migrations and discovery (used by dataflow.migrations; rendering only, no I/O) -----------
+    #: how one migrator excludes the others: "advisory" (PostgreSQL transaction-scoped advisory
+    #: lock), "get_lock" (MySQL session lock), "immediate" (SQLite BEGIN IMMEDIATE)
+    migration_lock_mode = "advisory"
+    #: ALTER can change a column's type / nullability in place (SQLite cannot: rebuild-table)
+    alter_in_place = True
+    #: type families: the lowercase base type name -> a dialect-neutral family
+    type_families: dict = {}
+
+    def type_family(self, sql_type: str) -> str:
+        """'BIGINT' / 'bigint(20)' / 'timestamp with time zone' -> 'int' / 'datetime' ..."""
+        t = (sql_type or "").strip().lower()
+        base = t.split("(", 1)[0].strip()
+        return self.type_families.get(t) or self.type_families.get(base) or base
+
+    def discovery_sql(self, n_tables: int | None) -> dict:
+        """Three queries (columns, indexes, foreign_keys), each optionally filtered to
+        ``n_tables`` bound table names.  Row shapes:
+        columns (table, column, type, nullable, default, ordinal, autoincrement, pk_position);
+        indexes (table, index, unique, primary, column, position);
+        foreign_keys (table, name, column, ref_table, ref_column, position)."""
+        raise NotImplementedError
+
+    def _in_tables(self, col: str, n: int | None, start: int = 1) -> str:
+        if not n:
+            return ""
+        return f" AND {col} IN ({', '.join(self.placeholders(n, start))})"
+
+    def column_sql(self, name: str, sql_type: str, nullable: bool, default_sql: str | None = None) -> str:
+        out = f"{self.quote(name)} {sql_type}"
+        if default_sql is not None:
+            out += f" DEFAULT {default_sql}"
+        return out + ("" if nullable else " NOT NULL")
+
+    def add_column_sql(self, table: str, column_sql: str) -> str:
+        return f"ALTER TABLE {self.quote(table)} ADD COLUMN {column_sql}"
+
+    def drop_column_sql(self, table: str, name: str) -> str:
+        return f"ALTER TABLE {self.quote(table)} DROP COLUMN {self.quote(name)}"
+
+    def rename_column_sql(self, table: str, old: str, new: str) -> str:
+        return f"ALTER TABLE {self.quote(table)} RENAME COLUMN {self.quote(old)} TO {self.quote(new)}"
+
+    def drop_index_sql(self, table: str, name: str) -> str:
+        return f"DROP INDEX {self.quote(name)}"
+
+    def drop_table_sql(self, table: str) -> str:
+        return f"DROP TABLE {self.quote(table)}"
+
+    def alter_column_sql(self, table: str, name: str, sql_type: str, nullable: bool,
+                         default_sql: str | None = None, *, type_changed: bool, null_changed: bool) -> list:
+        """Change a column's type and/or nullability in place (dialects with alter_in_place)."""
+        raise NotImplementedError
+
+    def add_column_with_value(self, table: str, name: str, sql_type: str, value) -> list:
+        """Add a NOT NULL column and fill existing rows with ``value`` (already coerced):
+        add it nullable, fill it with a bound parameter, then set NOT NULL.
+        Returns [(sql, params)]."""
+        q = self.quote
+        return [(self.add_column_sql(table, self.column_sql(name, sql_type, True)), ()),
+                (f"UPDATE {q(table)} SET {q(name)} = {self.placeholder(1)}", (value,)),
+                *[(s, ()) for s in self.alter_column_sql(table, name, sql_type, False,
+                                                         type_changed=False, null_changed=True)]]
+
+    def index_prep_sql(self, table: str, name: str, live_type: str, wanted_type: str, nullable: bool,
+                       default_sql: str | None = None) -> list:
+        """Statements needed before a column can be indexed (MySQL: TEXT -> VARCHAR)."""
+        return []
+
+    def history_table_sql(self, table: str) -> str:
+        from ..models.fields import FieldInfo
+        text = self.column_type(FieldInfo(name="ddl", kind=K.STR, nullable=False), False)
+        ts = self.type_map[K.DATETIME]
+        q = self.quote
+        return (f"CREATE TABLE IF NOT EXISTS {q(table)} ({q('version')} VARCHAR(64) PRIMARY KEY, "
+                f"{q('checksum')} VARCHAR(64) NOT NULL, {q('applied_at')} {ts} NOT NULL, "
+                f"{q('ddl')} {text} NOT NULL, {q('reverse_ddl')} {text} NOT NULL, "
+                f"{q('status')} VARCHAR(16) NOT NULL, {q('rolled_back_at')} {ts}){self.table_suffix()}")
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        """True when ``exc`` (a dataflow.errors.DatabaseError) is a DDL lock wait that timed out."""
+        return False

@@ -67,3 +67,52 @@ class MySQLDialect(Dialect):
         else:  # "skip": a no-op assignment keeps the existing row and reports 0 affected
             sets = f"{self.quote(conflict[0])} = {self.quote(conflict[0])}"
         return sql + f" ON DUPLICATE KEY UPDATE {sets}"
+
+    # -- migrations and discovery --------------------------------------------------------------
+    migration_lock_mode = "get_lock"
+    type_families = {"tinyint(1)": "bool", "bool": "bool", "boolean": "bool",
+                     "bigint": "int", "int": "int", "integer": "int", "smallint": "int", "mediumint": "int",
+                     "tinyint": "int", "double": "float", "float": "float", "real": "float",
+                     "varchar": "text", "char": "text", "text": "text", "tinytext": "text", "mediumtext": "text",
+                     "longtext": "text", "json": "text",  # MariaDB's JSON is LONGTEXT
+                     "char(36)": "uuid", "blob": "bytes", "longblob": "bytes", "mediumblob": "bytes",
+                     "tinyblob": "bytes", "varbinary": "bytes", "binary": "bytes",
+                     "datetime": "datetime", "timestamp": "datetime", "date": "date",
+                     "decimal": "decimal", "numeric": "decimal"}
+
+    def type_family(self, sql_type):
+        t = (sql_type or "").strip().lower().replace(" unsigned", "")
+        if t.startswith("tinyint(1)"):
+            return "bool"
+        return super().type_family(t)
+
+    def discovery_sql(self, n_tables):
+        f = self._in_tables
+        return {
+            "columns": ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_DEFAULT, "
+                        "ORDINAL_POSITION, EXTRA LIKE '%%auto_increment%%', 0 FROM information_schema.COLUMNS "
+                        "WHERE TABLE_SCHEMA = DATABASE()" + f("TABLE_NAME", n_tables)
+                        + " ORDER BY TABLE_NAME, ORDINAL_POSITION"),
+            "indexes": ("SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE = 0, INDEX_NAME = 'PRIMARY', COLUMN_NAME, "
+                        "SEQ_IN_INDEX FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+                        + f("TABLE_NAME", n_tables) + " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"),
+            "foreign_keys": ("SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, "
+                             "REFERENCED_COLUMN_NAME, ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE "
+                             "WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL"
+                             + f("TABLE_NAME", n_tables) + " ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"),
+        }
+
+    def drop_index_sql(self, table, name):
+        return f"DROP INDEX {self.quote(name)} ON {self.quote(table)}"
+
+    def alter_column_sql(self, table, name, sql_type, nullable, default_sql=None, *, type_changed, null_changed):
+        # MODIFY restates the whole column, so the default is carried over explicitly
+        return [f"ALTER TABLE {self.quote(table)} MODIFY COLUMN {self.column_sql(name, sql_type, nullable, default_sql)}"]
+
+    def index_prep_sql(self, table, name, live_type, wanted_type, nullable, default_sql=None):
+        # TEXT/BLOB columns cannot be indexed whole; strict mode makes this MODIFY fail rather
+        # than truncate a longer value, so it never loses data
+        live, wanted = live_type.lower(), wanted_type.lower()
+        if live.split("(")[0] in ("text", "tinytext", "mediumtext", "longtext", "json") and wanted.startswith("varchar"):
+            return [f"ALTER TABLE {self.quote(table)} MODIFY COLUMN {self.column_sql(name, wanted_type, nullable, default_sql)}"]
+        return []

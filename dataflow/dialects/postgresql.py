@@ -43,3 +43,63 @@ class PostgreSQLDialect(Dialect):
         if returning:
             sql += " RETURNING *, (xmax = 0) AS __inserted"
         return sql
+
+    # -- migrations and discovery --------------------------------------------------------------
+    migration_lock_mode = "advisory"
+    #: a short wait for DDL locks: a migration never queues behind a long transaction while
+    #: blocking every later query on the table; it fails fast and is retried
+    ddl_lock_timeout = "2s"
+    advisory_key = 0x44466D6967  # "DFmig": one migrator per database
+    type_families = {"bigint": "int", "integer": "int", "smallint": "int", "int8": "int", "int4": "int",
+                     "int2": "int", "int": "int", "serial": "int", "bigserial": "int",
+                     "double precision": "float", "real": "float", "float8": "float", "float4": "float",
+                     "boolean": "bool", "bool": "bool", "text": "text", "character varying": "text",
+                     "varchar": "text", "character": "text", "char": "text", "bytea": "bytes",
+                     "timestamp with time zone": "datetime", "timestamptz": "datetime",
+                     "timestamp without time zone": "datetime", "timestamp": "datetime",
+                     "date": "date", "numeric": "decimal", "decimal": "decimal", "uuid": "uuid",
+                     "jsonb": "json", "json": "json", "vector": "vector"}
+
+    def discovery_sql(self, n_tables):
+        f = self._in_tables
+        return {
+            "columns": (
+                "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+                "pg_get_expr(d.adbin, d.adrelid), a.attnum, (a.attidentity <> '' OR "
+                "coalesce(pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%%'), 0 "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+                "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+                + f("c.relname", n_tables) + " ORDER BY c.relname, a.attnum").replace("%%", "%"),
+            "indexes": (
+                "SELECT t.relname, i.relname, ix.indisunique, ix.indisprimary, a.attname, k.o "
+                "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid "
+                "JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, o) "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+                "WHERE n.nspname = current_schema()" + f("t.relname", n_tables)
+                + " ORDER BY t.relname, i.relname, k.o"),
+            "foreign_keys": (
+                "SELECT cl.relname, con.conname, a.attname, rc.relname, ra.attname, k.o "
+                "FROM pg_constraint con JOIN pg_class cl ON cl.oid = con.conrelid "
+                "JOIN pg_namespace n ON n.oid = cl.relnamespace JOIN pg_class rc ON rc.oid = con.confrelid "
+                "CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(c, r, o) "
+                "JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.c "
+                "JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.r "
+                "WHERE con.contype = 'f' AND n.nspname = current_schema()" + f("cl.relname", n_tables)
+                + " ORDER BY cl.relname, con.conname, k.o"),
+        }
+
+    def alter_column_sql(self, table, name, sql_type, nullable, default_sql=None, *, type_changed, null_changed):
+        q = self.quote
+        head = f"ALTER TABLE {q(table)} ALTER COLUMN {q(name)}"
+        out = []
+        if type_changed:
+            out.append(f"{head} TYPE {sql_type} USING {q(name)}::{sql_type}")
+        if null_changed:
+            out.append(f"{head} {'DROP' if nullable else 'SET'} NOT NULL")
+        return out
+
+    def is_lock_timeout(self, exc):
+        return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"

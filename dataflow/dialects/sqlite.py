@@ -49,3 +49,84 @@ class SQLiteDialect(Dialect):
         if returning:
             sql += " RETURNING *"
         return sql
+
+    # -- migrations and discovery --------------------------------------------------------------
+    migration_lock_mode = "immediate"
+    alter_in_place = False  # type / NOT NULL / drop changes go through the rebuild-table procedure
+
+    def type_family(self, sql_type):
+        # SQLite's own type-affinity rules (https://sqlite.org/datatype3.html 3.1)
+        t = (sql_type or "").upper()
+        if "INT" in t:
+            return "int"
+        if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+            return "text"
+        if "BLOB" in t or not t:
+            return "bytes"
+        if "REAL" in t or "FLOA" in t or "DOUB" in t:
+            return "float"
+        return "numeric"
+
+    def discovery_sql(self, n_tables):
+        f = self._in_tables
+        tables = "FROM sqlite_master m {join} WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+        return {
+            "columns": ("SELECT m.name, p.name, p.type, NOT p.\"notnull\", p.dflt_value, p.cid, "
+                        "(p.pk = 1 AND upper(p.type) = 'INTEGER' AND (SELECT count(*) FROM "
+                        "pragma_table_info(m.name) q WHERE q.pk > 0) = 1), p.pk "
+                        + tables.format(join="JOIN pragma_table_info(m.name) p") + f("m.name", n_tables)
+                        + " ORDER BY m.name, p.cid"),
+            "indexes": ("SELECT m.name, il.name, il.\"unique\", il.origin = 'pk', ii.name, ii.seqno "
+                        + tables.format(join="JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii")
+                        + f("m.name", n_tables) + " ORDER BY m.name, il.name, ii.seqno"),
+            "foreign_keys": ("SELECT m.name, 'fk_' || m.name || '_' || fk.id, fk.\"from\", fk.\"table\", fk.\"to\", "
+                             "fk.seq " + tables.format(join="JOIN pragma_foreign_key_list(m.name) fk")
+                             + f("m.name", n_tables) + " ORDER BY m.name, fk.id, fk.seq"),
+        }
+
+    def literal(self, value) -> str:
+        """A coerced SQLite value as a SQL literal (ALTER TABLE ... DEFAULT cannot take parameters)."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return "X'" + bytes(value).hex() + "'"
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def add_column_with_value(self, table, name, sql_type, value):
+        # SQLite fills existing rows from a constant DEFAULT in one step (no table rewrite)
+        return [(self.add_column_sql(table, self.column_sql(name, sql_type, False, self.literal(value))), ())]
+
+    def rebuild_table_sql(self, table: str, columns: list, copy: list, indexes: list, uniques: list,
+                          foreign_keys: list, pk: tuple) -> list:
+        """The rebuild-table procedure (https://sqlite.org/lang_altertable.html section 7), run by
+        the caller inside one transaction with foreign keys off: create the new shape, copy
+        the rows, drop the old table, rename, recreate indexes, check foreign keys.
+
+        ``columns``: rendered column definitions; ``copy``: [(new_column, old_column)];
+        ``indexes``: [(name, columns, unique)]; ``uniques``/``pk``: column tuples for table
+        constraints; ``foreign_keys``: [(columns, ref_table, ref_columns)]."""
+        q = self.quote
+        tmp = f"_dataflow_new_{table}"[:120]
+        parts = list(columns)
+        if len(pk) > 1:
+            parts.append(f"PRIMARY KEY ({', '.join(q(c) for c in pk)})")
+        for cols in uniques:
+            parts.append(f"UNIQUE ({', '.join(q(c) for c in cols)})")
+        for cols, ref, refcols in foreign_keys:
+            target = f" ({', '.join(q(c) for c in refcols)})" if refcols and all(refcols) else ""
+            parts.append(f"FOREIGN KEY ({', '.join(q(c) for c in cols)}) REFERENCES {q(ref)}{target}")
+        out = [f"CREATE TABLE {q(tmp)} ({', '.join(parts)})"]
+        if copy:
+            out.append(f"INSERT INTO {q(tmp)} ({', '.join(q(n) for n, _ in copy)}) "
+                       f"SELECT {', '.join(q(o) for _, o in copy)} FROM {q(table)}")
+        out.append(f"DROP TABLE {q(table)}")
+        out.append(f"ALTER TABLE {q(tmp)} RENAME TO {q(table)}")
+        for name, cols, unique in indexes:
+            out.append(f"CREATE {'UNIQUE ' if unique else ''}INDEX {q(name)} ON {q(table)} "
+                       f"({', '.join(q(c) for c in cols)})")
+        out.append("PRAGMA foreign_key_check")
+        return out

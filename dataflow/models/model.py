@@ -20,7 +20,7 @@ from .naming import is_identifier, shorten, table_name_for
 IDENT_LIMIT = 63  # PostgreSQL's; MySQL allows 64, SQLite more: one name on every dialect
 MANAGED = ("created_at", "updated_at")
 OPTION_KEYS = {"indexes", "unique", "soft_delete", "multi_tenant", "append_only", "vector",
-               "table_name", "primary_key"}
+               "table_name", "primary_key", "renames"}
 RESERVED = {"created_at", "updated_at", "deleted_at"}
 
 
