@@ -38,6 +38,7 @@ async def run(ctx):
         return inserted, skipped, "insert"
     drv = table.db.driver
     types = [PG_TYPES[k] for k in ctx.plan.kinds]
+    ctx.plan.serialize_json = True
     inserted = skipped = 0
     if ctx.atomic:
         async with drv.transaction():

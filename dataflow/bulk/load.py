@@ -116,11 +116,13 @@ async def load_table(table, source, *, batch_size=None, conflict_resolution="err
             cols = None
         plan = RowPlan(table, first if src.kind == "rows" else {}, columns=cols if src.kind == "rows" else None,
                        parse=parse, include_id=include_id)
+        plan.label = label
         if src.kind == "cols":
             plan.check_columns(src.columns)
         if src.kind == "rows" and transform is not None and first is not None:
             plan = RowPlan(table, transform(first), columns=cols if not isinstance(first, dict) else None,
                            parse=parse)
+            plan.label = label
         await table.ready()
         bar = Progress(label, src.total, progress)
         ctx = LoadContext(table, src, plan, batch_size=batch_size or DEFAULT_BATCH,

@@ -13,6 +13,7 @@ import uuid as _uuid
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 
+import _native
 import orjson
 from _native._pure import params as K
 
@@ -21,6 +22,7 @@ from ..ops.validate import MANAGED_FIELDS, check_record, did_you_mean
 from ..types import MISSING
 
 _UTC = _dt.timezone.utc
+_params = _native.load("params")
 _MISSING = object()
 _TRUE = {"true", "t", "1", "yes", "y", "on"}
 _FALSE = {"false", "f", "0", "no", "n", "off"}
@@ -132,6 +134,7 @@ class RowPlan:
             table_p = TEXT_PARSERS if parse == "text" else JSON_PARSERS
             self.parsers = [(j, table_p[k]) for j, k in enumerate(self.kinds[:len(self.names)]) if k in table_p]
         self.json_cols = [j for j, k in enumerate(self.kinds) if k == K.JSON]
+        self.serialize_json = False   # set by the COPY path
         self.shapes = getattr(m, "json_shapes", None) or {}
         # defaults for the columns a row may leave out
         self._defaults = {}
@@ -201,8 +204,8 @@ class RowPlan:
                 append(self._slow(rec, start + i) + tail)
         if self.parsers:
             out = self._parse(out, start)
-        if self.json_cols:
-            out = self._wrap_json(out)
+        if self.json_cols and self.serialize_json:
+            out = self._wrap_json(out, start)
         return out
 
     def _slow(self, rec, index):
@@ -260,19 +263,22 @@ class RowPlan:
             out.append(tuple(row))
         return out
 
-    def _wrap_json(self, rows):
-        """A str value in a JSON field is a JSON string: the COPY encoder would take it as JSON text."""
+    def _wrap_json(self, rows, start):
+        """JSON columns for COPY: checked and serialized by ``_native.params`` (same rules as every
+        other write path: no NaN, no NUL, str keys); the COPY encoder takes the text as is."""
         cols = self.json_cols
-        out = rows
+        coerce = _params.coerce
+        out = []
         for i, row in enumerate(rows):
+            row = list(row)
             for j in cols:
-                if type(row[j]) is str:
-                    row = list(row)
-                    for jj in cols:
-                        if type(row[jj]) is str:
-                            row[jj] = orjson.dumps(row[jj])
-                    out[i] = tuple(row)
-                    break
+                v = row[j]
+                if v is not None:
+                    try:
+                        row[j] = coerce(v, K.JSON, K.POSTGRESQL)
+                    except (TypeError, ValueError) as exc:
+                        raise self._error(start + i, f"column {self.all_names[j]!r}: {exc}", exc) from None
+            out.append(tuple(row))
         return out
 
     def _error(self, index, msg, cause=None):
@@ -306,11 +312,13 @@ class RowPlan:
             out.append(c)
         for v in self.managed_tail:
             out.append([v] * n)
-        for j in self.json_cols:
-            c = out[j]
-            if not isinstance(c, list):
-                c = list(c)
-            out[j] = [orjson.dumps(v) if type(v) is str else v for v in c]
+        if self.json_cols and self.serialize_json:
+            for j in self.json_cols:
+                col = out[j] if isinstance(out[j], list) else list(out[j])
+                try:
+                    out[j] = [None if v is None else _params.coerce(v, K.JSON, K.POSTGRESQL) for v in col]
+                except (TypeError, ValueError) as exc:
+                    raise BulkLoadError(f"{self.label} column {self.all_names[j]!r}: {exc}", cause=exc) from None
         return out
 
     def check_columns(self, names):

@@ -1,4 +1,5 @@
-"""Bulk create / update / delete / upsert with batched multi-row statements.
+"""Bulk create / update / delete / upsert with batched multi-row statements (PostgreSQL: COPY
+BINARY through dataflow.bulk, unless ids are asked back).
 
 Every record is validated and coerced before the first write, so a bad value fails with its
 row index and nothing written.  Atomic by default (one transaction, a savepoint per batch so
@@ -112,6 +113,9 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     V.check_int(batch_size, "batch_size", minimum=1, maximum=1_000_000)
     records = _records(records, label)
     conflict = _conflict_cols(table, conflict_on, label)
+    if not return_ids and _copy_path(table):
+        return await _copy_write(table, records, batch_size, conflict_resolution, conflict_on, update_cols,
+                                 atomic, label)
     now = utcnow()
     groups = prepare(table, records, label, now)
     prepared = {names: _coerce(table, names, items, label) for names, items in groups.items()}
@@ -184,6 +188,25 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
         out["skipped"] = 0
     if return_ids:
         out["ids"] = ids if returning else await _ids_after(table, prepared)
+    return out
+
+
+def _copy_path(table) -> bool:
+    """PostgreSQL without vector columns: bulk writes go through COPY BINARY (dataflow.bulk.copy)."""
+    from ..bulk import copy
+    from ..bulk.load import _backend
+    return _backend(table.dialect) is copy and copy.supports(table)
+
+
+async def _copy_write(table, records, batch_size, mode, conflict_on, update_cols, atomic, label):
+    from ..bulk.load import load_table
+    rep = await load_table(table, records, batch_size=None if atomic else batch_size, conflict_resolution=mode,
+                           conflict_on=conflict_on, update_fields=update_cols, atomic=atomic, progress=False,
+                           label=label)
+    out = {"processed": rep["rows"], "inserted": rep["inserted"], "skipped": rep["skipped"],
+           "batch_size": batch_size, "operation": label, "success": True}
+    if mode == "update":
+        out["updated"] = rep["updated"]
     return out
 
 
