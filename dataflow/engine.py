@@ -14,6 +14,7 @@ from .config import build_config
 from .errors import ConfigurationError, DataFlowError, ModelDefinitionError, ValidationError
 from .express import Express, ExpressSync
 from .models.model import build_model
+from .nodes import transaction_nodes as _transaction_nodes  # noqa: F401  (registers built-in nodes)
 
 
 class DataFlow:
@@ -55,7 +56,10 @@ class DataFlow:
         from .drivers import driver_for
 
         if self.config.url.dialect == "mongodb":
-            driver_for(self.config)  # raises the clear "not supported" error
+            from .errors import UnsupportedFeatureError
+            raise UnsupportedFeatureError(
+                "mongodb:// URLs are not supported by this version (MongoDB support is not built yet); "
+                "use postgresql://, mysql:// or sqlite://")
         self.dialect = dialect_for(self.config.url.dialect)
         self.driver = driver_for(self.config)
         self._models: dict = {}
@@ -65,6 +69,11 @@ class DataFlow:
         self._init_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self.express = Express(self)
         self.express_sync = ExpressSync(self.express)
+        self.monitor = None
+        if self.config.monitoring:
+            from .monitoring import Monitor, attach
+            self.monitor = Monitor(self.config.slow_query_threshold)
+            attach(self.driver, self.monitor)
 
     def __repr__(self) -> str:
         return f"DataFlow({self.config.url.redacted()!r}, name={self.name!r})"
@@ -91,6 +100,8 @@ class DataFlow:
         self._tables[info.name] = Table(self, info)
         self._nodes[info.name] = make_nodes(self, self._tables[info.name])
         self._ready = False
+        if self.monitor is not None:
+            self.monitor.set_tables({m.table: n for n, m in self._models.items()})
         db = self
 
         def query_builder(_cls=None):
@@ -201,8 +212,39 @@ class DataFlow:
         return self.driver.pool_stats()
 
     def transaction(self, isolation_level: str | None = None):
-        """``async with db.transaction():`` -- everything this task does inside joins it."""
+        """A transaction every statement of this task joins (nodes, express, bulk, raw SQL).
+
+        ``async with db.transaction() as tx:`` commits on success and rolls back on an exception;
+        nested, it is a savepoint.  ``tx.execute(sql, *params)``, ``tx.fetch(...)``,
+        ``tx.fetchrow(...)`` run raw SQL in it.  ``isolation_level``: ``"read_committed"``,
+        ``"repeatable_read"``, ``"serializable"`` (``"immediate"``/``"exclusive"`` on SQLite).
+        To retry deadlocks and serialization failures use ``run_in_transaction``.
+        """
         return self.driver.transaction(isolation_level)
+
+    async def run_in_transaction(self, fn, *, retries: int = 3, isolation_level: str | None = None):
+        """``await fn(tx)`` in a transaction, retried whole on deadlock / serialization failure.
+
+        At most ``retries`` extra attempts, only for ``TransactionConflictError`` (``retryable``);
+        ``fn`` must be safe to run again (it is, if it only talks to this database)::
+
+            async def transfer(tx):
+                await tx.execute("UPDATE acct SET bal = bal - 10 WHERE id = $1", 1)
+                await tx.execute("UPDATE acct SET bal = bal + 10 WHERE id = $1", 2)
+            await db.run_in_transaction(transfer, retries=5)
+        """
+        from .drivers.base import run_in_transaction
+        return await run_in_transaction(self.driver, fn, retries=retries, isolation_level=isolation_level)
+
+    def metrics(self) -> dict:
+        """Per-model query counts and latency histograms, the slow-query log and pool stats.
+
+        Needs ``DataFlow(..., monitoring=True)``; without it only ``pool`` is filled in.
+        """
+        out = self.monitor.snapshot() if self.monitor is not None else {
+            "models": {}, "queries": 0, "slow_queries": [], "monitoring": False}
+        out["pool"] = self.pool_stats()
+        return out
 
     async def execute_raw(self, sql: str, *params):
         """Run raw SQL with bind parameters; returns rows for queries, else the row count."""

@@ -236,7 +236,7 @@ async def test_query_builder(db, tables):
     qb = Emp.query_builder().where("age", "$gte", 18).where("status", "$in", ["active", "premium"])
     qb.where("name", "$regex", "^[a-z]+$").order_by("age", "DESC").limit(10)
     sql, params = qb.build_select()
-    assert "LIMIT 10" in sql and "18" not in sql and 18 in params
+    assert "LIMIT 10" in sql and ">= 18" not in sql and 18 in params
     rows = await db.execute_raw(sql, *params)
     assert len(rows) == 1
     assert [r["name"] for r in await qb.fetch()] == ["ann"]
