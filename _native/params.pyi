@@ -70,7 +70,13 @@ def coerce(value: Any, kind: int, dialect: int) -> Any:
       PostgreSQL.
     - JSON: dict/list/tuple/str/int/float/bool/None only, nested at most 64 deep, str keys, no
       NaN/inf, no NUL or surrogates anywhere; bound as compact JSON text (orjson).
-    - VECTOR: passed through (the vector layer validates dimensions).
+    - VECTOR: a sequence of real numbers (not bools) or a 1-D float32/float64 buffer (numpy
+      array; ``bytes`` are read as a float32 little-endian blob) -> ``bytes``, float32
+      little-endian, on every dialect -- the compact BLOB on SQLite/MySQL and on PostgreSQL
+      without pgvector; with pgvector the connection's ``vector`` codec sends the same bytes as
+      ``vector(n)`` (``dataflow.vector.pgcodec``).  Empty, NaN/inf or out-of-float32-range
+      components are ValueError, a non-number component TypeError (``_native.vector.pack``'s
+      checks and messages).  The dimension is the model's business, checked before coerce.
 
     >>> coerce(True, BOOL, SQLITE)
     1
@@ -97,7 +103,9 @@ def decode(value: Any, kind: int, dialect: int) -> Any:
 
     ``None`` stays ``None``.  Datetimes come back aware (naive driver values are UTC, as they were
     stored); MySQL decimals lose DECIMAL(65,30)'s zero padding exactly (never rounded); JSON text
-    is parsed; UUID text becomes ``uuid.UUID``.  Undecodable text raises the parser's error.
+    is parsed; UUID text becomes ``uuid.UUID``.  VECTOR: a float32 blob (bytes/bytearray/memoryview)
+    or pgvector text ``[1,2,3]`` becomes a list of float (text rounded through float32 so both
+    give the same floats); other types pass through.  Undecodable text raises the parser's error.
     """
 
 def needs_decode(kind: int, dialect: int) -> bool:

@@ -570,7 +570,8 @@ cdef object _coerce(object value, object kind, int kc, int d):
             return bytes(value)
         raise TypeError(f"expected bytes, got {_tname(value)}")
     if kc == K_VECTOR:
-        return value
+        # float32 little-endian on every dialect (see the twin).
+        return _vector().pack(value)
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -709,7 +710,35 @@ cdef object _decode(object value, int kc, int d):
         return float(value)
     if kc == K_BYTES:
         return bytes(value) if t is not bytes else value
+    if kc == K_VECTOR:
+        return _decode_vector(value)
     return value
+
+
+cdef object _decode_vector(object value):
+    """float32 blob (or pgvector text ``[1,2,3]``) -> list of float; other types pass through."""
+    t = type(value)
+    if t is bytes or t is bytearray or t is memoryview:
+        return _vector().unpack(value)
+    if t is str:
+        text = value.strip()
+        if len(text) < 2 or text[0] != "[" or text[-1] != "]":
+            raise ValueError("vector text must look like [1,2,3]")
+        v = _vector()
+        return v.unpack(v.pack([float(x) for x in text[1:-1].split(",")]))
+    return value
+
+
+cdef object _VECTOR_MODULE = None
+
+
+cdef object _vector():
+    """The compiled vector module (imported on first use: most rows have no vectors)."""
+    global _VECTOR_MODULE
+    if _VECTOR_MODULE is None:
+        from _native import vector
+        _VECTOR_MODULE = vector
+    return _VECTOR_MODULE
 
 
 def decode(value, kind, dialect):
@@ -722,6 +751,8 @@ def decode(value, kind, dialect):
 cdef inline bint _needs(int kc, int d) noexcept:
     if kc == K_INT or kc == K_STR:
         return False
+    if kc == K_VECTOR:
+        return True
     if d == D_PG:
         return kc == K_JSON or kc == K_UUID
     if d == D_MYSQL:

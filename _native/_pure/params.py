@@ -172,7 +172,9 @@ def coerce(value, kind: int, dialect: int):
             return bytes(value)
         raise TypeError(f"expected bytes, got {_tname(value)}")
     if kind == VECTOR:
-        return value
+        # float32 little-endian on every dialect: the BLOB stored by SQLite/MySQL (and by
+        # PostgreSQL without pgvector); the pgvector codec turns it into `vector` on the wire.
+        return _vector().pack(value)
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -247,13 +249,43 @@ def decode(value, kind: int, dialect: int):
         return float(value)
     if kind == BYTES:
         return bytes(value) if type(value) is not bytes else value
+    if kind == VECTOR:
+        return _decode_vector(value)
     return value
+
+
+def _decode_vector(value):
+    """float32 blob (or pgvector text ``[1,2,3]``) -> list of float; other types pass through."""
+    t = type(value)
+    if t is bytes or t is bytearray or t is memoryview:
+        return _vector().unpack(value)
+    if t is str:
+        text = value.strip()
+        if len(text) < 2 or text[0] != "[" or text[-1] != "]":
+            raise ValueError("vector text must look like [1,2,3]")
+        # Round through float32 so text and blob reads give the same floats.
+        return _vector().unpack(_vector().pack([float(x) for x in text[1:-1].split(",")]))
+    return value
+
+
+_VECTOR_MODULE = None
+
+
+def _vector():
+    """The vector twin (imported on first use: most rows have no vectors)."""
+    global _VECTOR_MODULE
+    if _VECTOR_MODULE is None:
+        from . import vector
+        _VECTOR_MODULE = vector
+    return _VECTOR_MODULE
 
 
 def needs_decode(kind: int, dialect: int) -> bool:
     """Whether values of ``kind`` come back from ``dialect`` in a type that needs converting."""
     if kind in (INT, STR):
         return False
+    if kind == VECTOR:
+        return True
     if dialect == POSTGRESQL:
         return kind in (JSON, UUID)
     if dialect == MYSQL:
