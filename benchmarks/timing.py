@@ -10,6 +10,8 @@ import statistics
 import time
 from typing import Awaitable, Callable
 
+OUR_PACKAGES = ("dataflow", "_native", "benchmarks")
+
 
 def interleaved(cases: dict[str, Callable[[], object]], calls: int, repeats: int) -> dict[str, float]:
     """Median seconds per call of each sync callable, rounds alternating between the cases."""
@@ -62,13 +64,16 @@ def failed(group: str, case: str, exc: BaseException, baseline: str | None = Non
 
 
 def is_unreachable(exc: BaseException) -> bool:
-    """True for connection refusals and missing drivers (a server or extra not present here)."""
+    """True for connection refusals and missing optional drivers (a server or extra not present
+    here).  A broken import of DataFlow itself is a failure, not a skip."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (ConnectionError, ImportError, TimeoutError)) or (
+        if isinstance(exc, (ConnectionError, TimeoutError)) or (
                 isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)):
             return True
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] not in OUR_PACKAGES:
+            return True  # an optional extra (asyncpg, numpy, ...) is not installed
         if type(exc).__name__ in ("DatabaseConnectionError", "CannotConnectNowError"):
             return True
         exc = exc.__cause__ or exc.__context__
