@@ -226,6 +226,7 @@ class _TableDiff:
                 op.statements = [(d.rename_column_sql(t, old, new), ())]
                 op.reverse = [d.rename_column_sql(t, new, old)]
                 self.emit(op, after)
+        suspects: set = set()  # removed columns that may be renames: left exactly as they are
         for new in list(missing):
             f, typ = want[new]
             if new in renames or f.managed:
@@ -234,6 +235,7 @@ class _TableDiff:
                      and not self.state.columns[o].primary_key]
             if cands:
                 missing.remove(new)
+                suspects.update(cands)
                 self.ops.append(Operation(
                     "possible_rename", t,
                     f"new field {new} next to removed column(s) {', '.join(cands)} of the same type looks like "
@@ -259,7 +261,7 @@ class _TableDiff:
             c = self.state.columns[name]
             if c.primary_key:
                 continue
-            if not self.allow and not c.nullable and c.default is None:
+            if not self.allow and not c.nullable and c.default is None and name not in suspects:
                 self._alter(c, c.with_(nullable=True), "drop_not_null",
                             f"allow NULL in removed column {name} so inserts without it succeed", AUTO)
             op = Operation("drop_column", t, f"drop column {name} (removed from the model; its data is kept "
