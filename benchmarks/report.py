@@ -24,6 +24,10 @@ def fmt_time(s: float | None) -> str:
     return f"{s * 1e9:.0f} ns"
 
 
+def fmt_ratio(x: float) -> str:
+    return f"{x:.0f}×" if x >= 100 else f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
+
+
 def add_ratios(results: list[dict]) -> None:
     """Set ``ratio`` (median / its baseline's median) and the target verdict on every row."""
     by_case = {(r["group"], r["case"]): r for r in results}
@@ -60,8 +64,7 @@ def markdown(doc: dict) -> str:
         if r.get("median_s") is None:
             ratio = r.get("status", "failed")
         elif r.get("ratio") is not None:
-            x = r["ratio"]
-            ratio = f"{x:.0f}×" if x >= 100 else f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
+            ratio = fmt_ratio(r["ratio"])
         else:
             ratio = "baseline" if any(o.get("baseline") == r["case"] and o["group"] == r["group"]
                                       for o in doc["results"]) else ""
@@ -81,6 +84,10 @@ def write_json(doc: dict, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
 def write_png(doc: dict, path: Path) -> str:
     """Horizontal bars of every ratio on a log axis; returns a note ('' when written)."""
     try:
@@ -92,7 +99,7 @@ def write_png(doc: dict, path: Path) -> str:
     rows = [r for r in doc["results"] if r.get("ratio")]
     if not rows:
         return "PNG skipped: no ratios to plot"
-    labels = [f"{r['group'][:38]} — {r['case'][:48]}" for r in rows]
+    labels = [f"{_short(r['group'], 42)} — {_short(r['case'], 46)}" for r in rows]
     ratios = [r["ratio"] for r in rows]
     colors = ["#2a9d8f" if x <= (r.get("target_ratio") or 1.0) else "#e76f51" for x, r in zip(ratios, rows)]
     fig, ax = plt.subplots(figsize=(12, 0.32 * len(rows) + 1.6))
@@ -102,13 +109,14 @@ def write_png(doc: dict, path: Path) -> str:
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=0.8)
     for yi, x in zip(y, ratios):
-        ax.text(x, yi, f" {x:.2f}×", va="center", fontsize=7)
+        ax.text(x, yi, " " + fmt_ratio(x), va="center", fontsize=7)
+    lo, hi = min(ratios + [1.0]), max(ratios + [1.0])
+    ax.set_xlim(lo / 1.5, hi * 4)
     m = doc["machine"]
-    ax.set_title(f"DataFlow benchmarks — time / baseline (lower is better)\n{m['cpu']}, {m['cores']} cores, "
+    ax.set_title(f"DataFlow benchmarks — time / baseline of its group (green: within target, or < 1 without one)\n{m['cpu']}, {m['cores']} cores, "
                  f"Python {m['python']}, {doc['date']}, native core: {doc['implementation']}", fontsize=9)
     ax.set_xlabel("ratio vs baseline (log scale)")
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return ""
