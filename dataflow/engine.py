@@ -152,11 +152,22 @@ class DataFlow:
         async with lock:
             if self._ready:
                 return
+            await self._prepare_vectors()
             # auto_migrate: create missing tables, apply additive changes under the migration
             # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)
             from .migrations.apply import initialize_schema
             await initialize_schema(self)
             self._ready = True
+
+    #: "pgvector" or "client" once a model with a vector field was initialized (dataflow.vector)
+    vector_backend: str | None = None
+
+    async def _prepare_vectors(self) -> None:
+        """Before the schema: on PostgreSQL detect pgvector (creating the extension on first use)
+        so vector fields become vector(n); elsewhere they stay float32 BLOBs (dataflow.vector)."""
+        from .vector.setup import has_vectors, prepare
+        if self.vector_backend is None and has_vectors(self._models.values()):
+            self.vector_backend = await prepare(self)
 
     # -- migrations and discovery (dataflow/migrations) ----------------------------------------
     def migration_plan(self):

@@ -67,6 +67,13 @@ class Express:
     async def bulk_upsert(self, model, records, conflict_on=None, **opts) -> dict:
         return await bulk_edit.bulk_upsert(self._t(model), records, conflict_on=conflict_on, **opts)
 
+    async def vector_search(self, model, query_vector, k: int = 10, distance: str = "cosine", filter=None,
+                            **opts) -> dict:
+        """Nearest rows by a vector field: ``{"results": [row + "distance"], "count", "distance_metric"}``
+        (``column_name``, ``return_distance``, ``vector_format`` as in VectorSearchNode)."""
+        from .vector.search import search
+        return await search(self._t(model), query_vector, k, distance, filter, **opts)
+
     async def import_file(self, model, path, **opts) -> dict:
         from .bulk.sources import import_file
         return await import_file(self._db, self._t(model), path, **opts)

@@ -103,3 +103,38 @@ class PostgreSQLDialect(Dialect):
 
     def is_lock_timeout(self, exc):
         return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"
+
+    # -- vectors (dataflow.vector) ---------------------------------------------------------------
+    #: the server may have pgvector; dataflow.vector detects (or creates) it at initialize
+    supports_pgvector = True
+    #: this instance renders vector fields as pgvector ``vector(n)`` (else BYTEA float32 blobs)
+    pgvector = False
+    vector_operators = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
+    vector_opclasses = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
+    vector_index_types = ("hnsw", "ivfflat")
+
+    def with_pgvector(self) -> "PostgreSQLDialect":
+        """A copy of this dialect whose vector columns are ``vector(n)`` (extension present)."""
+        if self.pgvector:
+            return self
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.pgvector = True
+        return clone
+
+    def column_type(self, f, indexed: bool) -> str:
+        if self.pgvector and f.kind == K.VECTOR:
+            return f"vector({f.dim})"
+        return super().column_type(f, indexed)
+
+    def vector_distance(self, column: str, metric: str, param: str) -> str:
+        """``"emb" <=> $1``: the expression pgvector orders by (and an index can serve)."""
+        return f"{self.quote(column)} {self.vector_operators[metric]} {param}"
+
+    def vector_index_sql(self, name: str, table: str, column: str, index_type: str, metric: str,
+                         options: dict) -> str:
+        """CREATE INDEX ... USING hnsw|ivfflat (col vector_<metric>_ops) WITH (...); options are
+        already-checked ints (m, ef_construction, lists)."""
+        with_ = ", ".join(f"{k} = {int(v)}" for k, v in options.items())
+        return (f"CREATE INDEX IF NOT EXISTS {self.quote(name)} ON {self.quote(table)} USING {index_type} "
+                f"({self.quote(column)} {self.vector_opclasses[metric]})" + (f" WITH ({with_})" if with_ else ""))

@@ -145,6 +145,8 @@ _SCALARS = {str: (str,), int: (int,), float: (float, int), bool: (bool,), dict: 
 def json_shape_check(f: FieldInfo):
     """For JSON fields annotated list / list[T] / dict / dict[str, T]: a function returning a
     problem string (or None) so ``tags: list[str]`` refuses ``"a,b"`` or ``[1, 2]``."""
+    if f.kind == K.VECTOR and f.dim:
+        return _vector_dim_check(f.dim)
     if f.kind != K.JSON or f.annotation is None:
         return None
     ann, _ = _unwrap_optional(f.annotation)
@@ -171,3 +173,17 @@ def json_shape_check(f: FieldInfo):
             return None
         return check_dict
     return None
+
+
+def _vector_dim_check(dim: int):
+    """Vector fields: the declared dimension, no NaN/inf/empty (before any SQL, on every dialect)."""
+    import _native
+    validate = _native.load("vector").validate
+
+    def check_vector(v):
+        try:
+            validate(v, dim)
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        return None
+    return check_vector

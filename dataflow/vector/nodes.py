@@ -1,0 +1,140 @@
+"""VectorSearchNode and CreateVectorIndexNode: workflow nodes over any DataFlow's vector fields.
+
+Not bound to one model: the node finds its table from ``model`` (a class or name) or
+``table_name``, and its DataFlow from ``db_instance`` (the instance or its name), from the
+model class, or as the only live DataFlow defining that model.
+"""
+
+from __future__ import annotations
+
+from ..errors import UnsupportedFeatureError, ValidationError
+from ..models.naming import is_identifier, shorten
+from ..nodes import registry
+from ..nodes.base import Node, Param
+from . import search as S
+from . import setup as B
+
+HNSW_M = (2, 100)
+HNSW_EF_CONSTRUCTION = (4, 1000)
+IVFFLAT_LISTS = (1, 32768)
+
+
+def resolve_table(model=None, table_name=None, db_instance=None):
+    """-> the Table for ``model`` / ``table_name`` on the right DataFlow."""
+    if (model is None) == (table_name is None):
+        raise ValidationError("pass exactly one of 'model' and 'table_name'")
+    db = db_instance
+    if db is None and isinstance(model, type):
+        db = getattr(model, "__dataflow_db__", None)
+    if isinstance(db, str):
+        from ..engine import _LIVE
+        found = _LIVE.get(db)
+        if found is None:
+            raise ValidationError(f"no live DataFlow named {db!r}")
+        db = found
+    candidates = [db] if db is not None else _live()
+    hits = []
+    for d in candidates:
+        for t in d._tables.values():
+            if (table_name is not None and t.model.table == table_name) or (
+                    model is not None and t.model.name == (model if isinstance(model, str) else model.__name__)):
+                hits.append(t)
+    if not hits:
+        what = f"table {table_name!r}" if table_name is not None else f"model {model!r}"
+        raise ValidationError(f"no DataFlow defines {what}; define it with @db.model (or pass db_instance)")
+    if len(hits) > 1:
+        raise ValidationError("several DataFlow instances define it; pass db_instance (the instance or its name)")
+    return hits[0]
+
+
+def _live():
+    from ..engine import _LIVE
+    return list(_LIVE.values())
+
+
+class VectorSearchNode(Node):
+    """Nearest rows to ``query_vector``: ``{"results", "count", "distance_metric"}``.
+
+    ``filter`` is the normal filter language; on pgvector it runs in the same statement.
+    """
+
+    strict = True
+    parameters = {
+        "model": Param(object, default=None), "table_name": Param(str, default=None),
+        "query_vector": Param(object, required=True), "k": Param(int, default=10),
+        "distance": Param(str, default=None), "filter": Param(dict, default=None),
+        "column_name": Param(str, default=None), "return_distance": Param(bool, default=True),
+        "vector_format": Param(str, default="list"), "db_instance": Param(object, default=None),
+    }
+
+    async def run(self, ctx, model=None, table_name=None, query_vector=None, k=10, distance=None,
+                  filter=None, column_name=None, return_distance=True, vector_format="list",
+                  db_instance=None):
+        t = resolve_table(model, table_name, db_instance)
+        if distance is None:
+            distance = getattr(t.db.adapter, "default_distance", None) or "cosine"
+        return await S.search(t, query_vector, k, distance, filter, column_name, return_distance, vector_format)
+
+
+class CreateVectorIndexNode(Node):
+    """An approximate index on a vector field (pgvector): HNSW (``m``, ``ef_construction``) or
+    IVFFlat (``lists``), for one ``distance``.  Elsewhere searches are exact scans and no index
+    is created (``{"created": False, "reason": ...}``)."""
+
+    strict = True
+    parameters = {
+        "model": Param(object, default=None), "table_name": Param(str, default=None),
+        "column_name": Param(str, default=None), "index_type": Param(str, default="hnsw"),
+        "distance": Param(str, default=None), "m": Param(int, default=16),
+        "ef_construction": Param(int, default=64), "lists": Param(int, default=100),
+        "index_name": Param(str, default=None), "db_instance": Param(object, default=None),
+    }
+
+    async def run(self, ctx, model=None, table_name=None, column_name=None, index_type="hnsw", distance=None,
+                  m=16, ef_construction=64, lists=100, index_name=None, db_instance=None):
+        t = resolve_table(model, table_name, db_instance)
+        if distance is None:
+            distance = getattr(t.db.adapter, "default_distance", None) or "cosine"
+        return await create_index(t, column_name, index_type, distance, m, ef_construction, lists, index_name)
+
+
+def _int_in(name, v, lo, hi):
+    if type(v) is not int or not lo <= v <= hi:
+        raise ValidationError(f"{name} must be an int between {lo} and {hi}, got {v!r}")
+    return v
+
+
+async def create_index(t, column_name=None, index_type="hnsw", distance="cosine", m=16, ef_construction=64,
+                       lists=100, index_name=None) -> dict:
+    """Create (if missing) a pgvector index; returns what was done."""
+    model = t.model
+    column, _ = S.resolve_column(model, column_name)
+    S.check_metric(distance)
+    if index_type == "hnsw":
+        opts = {"m": _int_in("m", m, *HNSW_M),
+                "ef_construction": _int_in("ef_construction", ef_construction, *HNSW_EF_CONSTRUCTION)}
+        if ef_construction < 2 * m:
+            raise ValidationError(f"ef_construction ({ef_construction}) must be at least 2 * m ({2 * m})")
+    elif index_type == "ivfflat":
+        opts = {"lists": _int_in("lists", lists, *IVFFLAT_LISTS)}
+    else:
+        raise ValidationError(f"index_type must be 'hnsw' or 'ivfflat', not {index_type!r}")
+    name = index_name or shorten(f"ix_{model.table}_{column}_{index_type}_{distance}", 63)
+    if not is_identifier(name):
+        raise ValidationError(f"index_name {name!r} must be letters, digits and underscores")
+    await t.ready()
+    out = {"index_name": name, "index_type": index_type, "distance_metric": distance, "table": model.table,
+           "column": column, "options": opts}
+    if S.backend(t.db) != B.PGVECTOR:
+        return {**out, "created": False,
+                "reason": "no pgvector on this database: searches are exact client-side scans, no index applies"}
+    sql = t.db.dialect.vector_index_sql(name, model.table, column, index_type, distance, opts)
+    try:
+        await t.db.driver.execute(sql)
+    except UnsupportedFeatureError:
+        raise
+    return {**out, "created": True}
+
+
+registry.register(VectorSearchNode)
+registry.register(CreateVectorIndexNode)
