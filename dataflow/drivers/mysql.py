@@ -1,5 +1,11 @@
 """aiomysql behind the driver contract: strict SQL mode and UTC on every connection, one pool
-per event loop, errors translated here only."""
+per event loop, errors translated here only.
+
+The pool is ours (``base.Pool``), not aiomysql's: a connection whose query was cancelled is in
+an unknown protocol state, so it is discarded and its server thread killed (the server would
+otherwise keep running the query and holding its locks); a connection that ran session-changing
+SQL is reset with COM_RESET_CONNECTION before the next borrower.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,35 @@ import re
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver
+from .base import Conn, Driver, Pool, finish, touches_session
 
 INIT_SQL = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
             "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'")
-_CONN_ERRNOS = {2002, 2003, 2006, 2013, 2055, 1927, 1040, 1053}
+_CONN_ERRNOS = {2002, 2003, 2006, 2013, 2055, 1927, 1040, 1053, 4031}
 _CONFLICT_ERRNOS = {1213, 1205}
+_COM_RESET_CONNECTION = 0x1F
+_ISOLATION = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
+              "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
 
 
-def translate(exc: BaseException) -> BaseException:
+def _code(exc) -> int | None:
+    return exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else None
+
+
+def _not_sent(exc) -> bool:
+    """aiomysql refuses before writing when the connection is already closed."""
+    import pymysql
+
+    return isinstance(exc, pymysql.err.InterfaceError) or _code(exc) == 2006
+
+
+def translate(exc: BaseException, unknown: bool = False) -> BaseException:
     import pymysql
 
     if isinstance(exc, E.DataFlowError):
         return exc
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    msg = exc.args[1] if len(exc.args) > 1 else str(exc)
+    code = _code(exc)
+    msg = exc.args[1] if len(exc.args) > 1 else (str(exc) or type(exc).__name__)
     if isinstance(exc, pymysql.err.IntegrityError):
         if code == 1062:
             # MySQL quotes the duplicate value; keep only the key name (values stay out of messages).
@@ -33,56 +53,86 @@ def translate(exc: BaseException) -> BaseException:
         return E.IntegrityError(f"constraint violated: {msg}", exc)
     if code in _CONFLICT_ERRNOS:
         return E.TransactionConflictError(f"transaction conflict, retry the transaction: {msg}", exc)
-    if code in _CONN_ERRNOS or isinstance(exc, (OSError, pymysql.err.InterfaceError)):
+    if code in _CONN_ERRNOS or isinstance(exc, (OSError, pymysql.err.InterfaceError, EOFError)):
+        if unknown and not _not_sent(exc):
+            return E.OutcomeUnknownError(
+                f"MySQL connection lost after the write was sent; it may or may not have been "
+                f"committed -- check before retrying: {msg}", exc)
         return E.DatabaseConnectionError(f"MySQL connection failed: {msg}", exc)
     if isinstance(exc, asyncio.TimeoutError):
         return E.DatabaseConnectionError("timed out waiting for a MySQL connection; raise pool_size or pool_timeout", exc)
     return E.QueryError(f"MySQL rejected the statement: {msg}", exc)
 
 
+def _isolation(level: str) -> str:
+    key = str(level).lower().replace(" ", "_").replace("-", "_")
+    if key not in _ISOLATION:
+        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(_ISOLATION)}")
+    return _ISOLATION[key]
+
+
 class _MyConn(Conn):
-    __slots__ = ("con",)
+    """A borrowed connection.  ``busy``: a statement is in flight (cancelled then = kill + discard)."""
+
+    __slots__ = ("con", "busy", "dirty", "broken", "sp_counter", "in_tx", "pool")
 
     def __init__(self, con):
         self.con = con
+        self.busy = False
+        self.dirty = False
+        self.broken = False
+        self.sp_counter = 0
+        self.in_tx = False
+        self.pool = None
+
+    async def _run(self, sql, params, how, unknown=False):
+        if not self.dirty and touches_session(sql):
+            self.dirty = True
+        self.busy = True
+        try:
+            async with self.con.cursor() as cur:
+                n = await cur.execute(sql, params or None)
+                if how == 0:
+                    out = n
+                elif how == 1:
+                    out = await cur.fetchall()
+                elif how == 2:
+                    out = await cur.fetchone()
+                else:
+                    out = cur.lastrowid
+        except Exception as exc:
+            self.busy = False
+            err = translate(exc, unknown=unknown and not self.in_tx)
+            if isinstance(err, E.DatabaseConnectionError):
+                self.broken = True
+            raise err from exc
+        self.busy = False
+        return out
 
     async def fetch(self, sql, params=()):
-        try:
-            async with self.con.cursor() as cur:
-                await cur.execute(sql, params or None)
-                return await cur.fetchall()
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._run(sql, params, 1)
 
     async def fetchrow(self, sql, params=()):
-        try:
-            async with self.con.cursor() as cur:
-                await cur.execute(sql, params or None)
-                return await cur.fetchone()
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._run(sql, params, 2)
 
     async def execute(self, sql, params=()):
-        try:
-            async with self.con.cursor() as cur:
-                return await cur.execute(sql, params or None)
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._run(sql, params, 0, True)
+
+    async def insert(self, sql, params=()):
+        return await self._run(sql, params, 3, True)
 
     async def executemany(self, sql, rows):
+        self.busy = True
         try:
             async with self.con.cursor() as cur:
                 await cur.executemany(sql, rows)
         except Exception as exc:
-            raise translate(exc) from exc
-
-    async def insert(self, sql, params=()):
-        try:
-            async with self.con.cursor() as cur:
-                await cur.execute(sql, params or None)
-                return cur.lastrowid
-        except Exception as exc:
-            raise translate(exc) from exc
+            self.busy = False
+            err = translate(exc, unknown=not self.in_tx)
+            if isinstance(err, E.DatabaseConnectionError):
+                self.broken = True
+            raise err from exc
+        self.busy = False
 
 
 class MySQLDriver(Driver):
@@ -92,8 +142,46 @@ class MySQLDriver(Driver):
         super().__init__(config)
         self._pools: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._lock: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self.pool_size: int | None = config.pool_size
+        #: LOAD DATA LOCAL INFILE for the bulk loader (the server must allow it too)
+        self.local_infile = True
 
-    async def pool(self):
+    async def _connect(self):
+        import aiomysql
+
+        u = self.url
+        return await aiomysql.connect(
+            host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+            password=u.password or "", db=u.database or "test", autocommit=True, charset="utf8mb4",
+            init_command=INIT_SQL, connect_timeout=self.config.pool_timeout,
+            local_infile=self.local_infile)
+
+    async def _reset(self, raw) -> None:
+        """Session state back to what a fresh connection has (only after session-changing SQL)."""
+        if getattr(raw, "_df_dirty", False):
+            await raw._execute_command(_COM_RESET_CONNECTION, b"")
+            await raw._read_ok_packet()
+            await raw.query("SET NAMES utf8mb4")
+            await raw.query(INIT_SQL)
+            raw._df_dirty = False
+
+    async def _size(self) -> int:
+        from .. import pools
+
+        if not pools.startup_validation():
+            return self.pool_size or pools.DEFAULT_SIZE
+        raw = await self._connect()
+        try:
+            async with raw.cursor() as cur:
+                await cur.execute("SELECT @@max_connections")
+                (mx,) = await cur.fetchone()
+        finally:
+            raw.close()
+        # MySQL keeps one extra slot for SUPER/CONNECTION ADMIN beyond max_connections; we
+        # reserve one more for administration.
+        return pools.derive(self.config.pool_size, int(mx), 1, where="MySQL")
+
+    async def pool(self) -> Pool:
         loop = asyncio.get_running_loop()
         p = self._pools.get(loop)
         if p is not None:
@@ -102,21 +190,60 @@ class MySQLDriver(Driver):
         async with lock:
             p = self._pools.get(loop)
             if p is None:
-                import aiomysql
-
-                u = self.url
                 try:
-                    p = await aiomysql.create_pool(
-                        host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
-                        password=u.password or "", db=u.database or "test", minsize=1,
-                        maxsize=self.config.pool_size or 10, autocommit=True, charset="utf8mb4",
-                        init_command=INIT_SQL, pool_recycle=int(self.config.pool_recycle),
-                        connect_timeout=self.config.pool_timeout)
+                    size = self.pool_size = await self._size()
                 except Exception as exc:
                     raise E.DatabaseConnectionError(
                         f"cannot connect to MySQL at {self.url.redacted()}: {exc}", exc) from exc
+                p = Pool(self._connect_translated, lambda raw: raw._writer is not None and not raw.closed,
+                         self._reset, lambda raw: raw.close(), size, self.config.pool_timeout,
+                         self.config.pool_recycle, "MySQL")
                 self._pools[loop] = p
         return p
+
+    async def _connect_translated(self):
+        try:
+            return await self._connect()
+        except Exception as exc:
+            raise E.DatabaseConnectionError(
+                f"cannot connect to MySQL at {self.url.redacted()}: {translate(exc)}", exc) from exc
+
+    async def _kill(self, thread_id: int) -> None:
+        """Stop a cancelled statement server-side (its connection is being discarded)."""
+        try:
+            raw = await asyncio.wait_for(self._connect(), 5)
+        except Exception:
+            return
+        try:
+            async with raw.cursor() as cur:
+                await cur.execute(f"KILL CONNECTION {int(thread_id)}")
+        except Exception:
+            pass  # already gone
+        finally:
+            raw.close()
+
+    async def _give_back(self, p: Pool, c: _MyConn) -> None:
+        """Return a borrowed connection: rolled back if a transaction is open, reset if dirty,
+        discarded (and killed server-side if a statement was in flight) when in doubt."""
+        raw = c.con
+        discard = c.broken or c.busy
+        if c.busy and not c.broken:
+            tid = raw.thread_id()
+            raw.close()
+            await self._kill(tid)
+        elif not discard and c.in_tx:
+            try:
+                await raw.rollback()
+            except Exception:
+                discard = True
+        if c.dirty:
+            raw._df_dirty = True
+        await p.release(raw, discard)
+
+    async def _take(self) -> tuple[Pool, _MyConn]:
+        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        raw = await p.acquire()
+        return p, _MyConn(raw)
 
     @contextlib.asynccontextmanager
     async def _borrow(self):
@@ -124,95 +251,85 @@ class MySQLDriver(Driver):
         if tx is not None:
             yield tx
             return
-        p = await self.pool()
+        p, c = await self._take()
         try:
-            con = await asyncio.wait_for(p.acquire(), self.config.pool_timeout)
-        except Exception as exc:
-            raise translate(exc) from exc
-        broken = False
-        try:
-            yield _MyConn(con)
-        except E.DatabaseConnectionError:
-            broken = True
-            raise
+            yield c
         finally:
-            if broken:
-                con.close()
-            p.release(con)
+            await finish(self._give_back(p, c))
+
+    async def _one(self, how: str, sql, params):
+        tx = self._tx.get()
+        if tx is not None:
+            return await getattr(tx, how)(sql, params)
+        write = how in ("execute", "insert")
+        for attempt in (0, 1):
+            p, c = await self._take()
+            try:
+                return await getattr(c, how)(sql, params)
+            except E.DatabaseConnectionError as exc:
+                # died while idle in the pool: retry a read, or a write that never left
+                if attempt or isinstance(exc, E.OutcomeUnknownError) or (write and not _not_sent(exc.orig)):
+                    raise
+            finally:
+                await finish(self._give_back(p, c))
 
     async def fetch(self, sql, params=()):
-        async with self._borrow() as c:
-            return await c.fetch(sql, params)
+        return await self._one("fetch", sql, params)
 
     async def fetchrow(self, sql, params=()):
-        async with self._borrow() as c:
-            return await c.fetchrow(sql, params)
+        return await self._one("fetchrow", sql, params)
 
     async def execute(self, sql, params=()):
-        async with self._borrow() as c:
-            return await c.execute(sql, params)
-
-    async def executemany(self, sql, rows):
-        async with self.transaction() as c:
-            await c.executemany(sql, rows)
+        return await self._one("execute", sql, params)
 
     async def insert(self, sql, params=()):
-        async with self._borrow() as c:
-            return await c.insert(sql, params)
+        return await self._one("insert", sql, params)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, isolation: str | None = None):
-        outer = self._tx.get()
-        if outer is not None:
-            name = f"sp_{id(outer)}_{getattr(outer, 'depth', 0) + 1}"
-            outer.depth = getattr(outer, "depth", 0) + 1
-            await outer.execute(f"SAVEPOINT {name}")
+    async def executemany(self, sql, rows):
+        async with self.transaction():
+            await self._tx.get().executemany(sql, rows)
+
+    # -- transactions ----------------------------------------------------------------------------
+    async def _begin(self, isolation) -> _MyConn:
+        stmts = ([f"SET TRANSACTION ISOLATION LEVEL {_isolation(isolation)}"] if isolation else []) + ["BEGIN"]
+        for attempt in (0, 1):
+            p, c = await self._take()
+            c.in_tx = True
+            c.pool = p
             try:
-                yield outer
-            except BaseException:
-                await outer.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                for s in stmts:
+                    await c.execute(s)
+            except BaseException as exc:
+                await finish(self._give_back(p, c))
+                if attempt == 0 and isinstance(exc, E.DatabaseConnectionError):
+                    continue
                 raise
-            else:
-                await outer.execute(f"RELEASE SAVEPOINT {name}")
-            finally:
-                outer.depth -= 1
-            return
-        p = await self.pool()
+            return c
+
+    async def _commit(self, c: _MyConn) -> None:
+        p = c.pool
         try:
-            con = await asyncio.wait_for(p.acquire(), self.config.pool_timeout)
+            c.busy = True
+            await c.con.commit()
+            c.busy = False
+            c.in_tx = False
         except Exception as exc:
-            raise translate(exc) from exc
-        conn = _MyConn(con)
-        token = self._tx.set(conn)
-        ok = False
-        try:
-            if isolation:
-                await conn.execute(f"SET TRANSACTION ISOLATION LEVEL {_isolation(isolation)}")
-            await conn.execute("START TRANSACTION")
-            try:
-                yield conn
-            except BaseException:
-                try:
-                    await con.rollback()
-                except Exception:
-                    con.close()
-                raise
-            else:
-                try:
-                    await con.commit()
-                except Exception as exc:
-                    con.close()
-                    raise translate(exc) from exc
-            ok = True
+            c.broken = True
+            err = translate(exc, unknown=True)
+            if not isinstance(err, E.DatabaseConnectionError):
+                c.broken = False  # e.g. a deadlock reported at commit: the server rolled back
+            raise err from exc
         finally:
-            self._tx.reset(token)
-            if not ok and not con.closed:
-                pass
-            p.release(con)
+            await self._give_back(p, c)
+
+    async def _rollback(self, c: _MyConn) -> None:
+        await self._give_back(c.pool, c)  # rolls back (or discards) an open transaction
 
     @contextlib.asynccontextmanager
     async def connection(self):
+        """Borrow one raw aiomysql connection (reset before reuse, since it may change the session)."""
         async with self._borrow() as c:
+            c.dirty = True
             yield c.con
 
     async def server_info(self) -> dict:
@@ -221,43 +338,22 @@ class MySQLDriver(Driver):
 
     def pool_stats(self) -> dict:
         pools = list(self._pools.values())
-        mx = self.config.pool_size or 10
         if not pools:
+            mx = self.pool_size or self.config.pool_size or 10
             return {"active": 0, "idle": 0, "max": mx, "overflow": 0, "max_overflow": 0, "utilization": 0.0}
-        size = sum(p.size for p in pools)
-        idle = sum(p.freesize for p in pools)
-        active = size - idle
-        return {"active": active, "idle": idle, "max": mx * len(pools), "overflow": 0, "max_overflow": 0,
-                "utilization": round(active / (mx * len(pools)), 4)}
+        stats = [p.stats() for p in pools]
+        active = sum(s["active"] for s in stats)
+        total = sum(s["max"] for s in stats)
+        return {"active": active, "idle": sum(s["idle"] for s in stats), "max": total, "overflow": 0,
+                "max_overflow": 0, "utilization": round(active / total, 4),
+                "discarded": sum(s["discarded"] for s in stats)}
 
     async def close(self):
         self.closed = True
         loop = asyncio.get_running_loop()
         for lp, p in list(self._pools.items()):
-            if lp is loop:
-                p.close()
-                await p.wait_closed()
-            elif not lp.is_closed():
-                lp.call_soon_threadsafe(p.terminate)
+            if lp is loop or lp.is_closed():
+                p.close()  # closing sockets needs no loop round trip
             else:
-                for con in list(getattr(p, "_free", ())) + list(getattr(p, "_used", ())):
-                    _drop(con)
+                lp.call_soon_threadsafe(p.close)
         self._pools.clear()
-
-
-def _drop(con) -> None:
-    """Forget a connection whose loop is gone without touching the closed loop."""
-    try:
-        con._writer = None
-        con._reader = None
-    except Exception:
-        pass
-
-
-def _isolation(level: str) -> str:
-    levels = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
-              "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
-    key = level.lower().replace(" ", "_")
-    if key not in levels:
-        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(levels)}")
-    return levels[key]

@@ -1,4 +1,10 @@
-"""asyncpg behind the driver contract: one pool per event loop, errors translated here only."""
+"""asyncpg behind the driver contract: one pool per event loop, errors translated here only.
+
+asyncpg's pool already resets a returned connection (ROLLBACK if needed, RESET ALL, unlock
+advisory locks, UNLISTEN) and waits for a server-side cancel of a cancelled query; we add the
+acquire timeout on every path, the "outcome unknown" rule and one retry for reads on a
+connection that died while idle.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,38 @@ import contextlib
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver
+from .base import Conn, Driver, finish
 
 _CONN_CODES_PREFIX = ("08", "57P")  # connection exceptions, admin shutdown / crash
+_ISOLATION = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
+              "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
 
 
-def translate(exc: BaseException) -> BaseException:
-    """asyncpg / OS exception -> dataflow.errors exception (with .orig)."""
+def _is_conn_error(exc: BaseException) -> bool:
+    import asyncpg
+
+    if isinstance(exc, asyncpg.InterfaceError):
+        # DataError (a bad argument) and "another operation is in progress" are InterfaceErrors too
+        return not isinstance(exc, asyncpg.DataError) and "closed" in str(exc)
+    return isinstance(exc, (asyncpg.ConnectionDoesNotExistError, OSError,
+                            asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+                            ConnectionError, EOFError)) or (
+        isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")).startswith(_CONN_CODES_PREFIX))
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """The statement never reached the server (the connection was already known closed)."""
+    import asyncpg
+
+    return type(exc) is asyncpg.InterfaceError and "connection is closed" in str(exc)
+
+
+def translate(exc: BaseException, unknown: bool = False) -> BaseException:
+    """asyncpg / OS exception -> dataflow.errors exception (with .orig).
+
+    ``unknown``: the statement may have committed (autocommit write or COMMIT) -- a connection
+    failure then becomes OutcomeUnknownError instead of a retryable DatabaseConnectionError.
+    """
     import asyncpg
 
     if isinstance(exc, E.DataFlowError):
@@ -25,20 +56,33 @@ def translate(exc: BaseException) -> BaseException:
         return E.IntegrityError(f"constraint violated: {msg}", exc)
     if isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
         return E.TransactionConflictError(f"transaction conflict, retry the transaction: {msg}", exc)
-    if isinstance(exc, (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError,
-                        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)) or (
-            isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")).startswith(_CONN_CODES_PREFIX)):
+    if _is_conn_error(exc):
+        if unknown and not _not_sent(exc):
+            return E.OutcomeUnknownError(
+                f"PostgreSQL connection lost after the write was sent; it may or may not have been "
+                f"committed -- check before retrying: {msg}", exc)
         return E.DatabaseConnectionError(f"PostgreSQL connection failed: {msg}", exc)
     if isinstance(exc, asyncio.TimeoutError):
         return E.DatabaseConnectionError("timed out waiting for a PostgreSQL connection; raise pool_size or pool_timeout", exc)
     return E.QueryError(f"PostgreSQL rejected the statement: {msg}", exc)
 
 
-class _PgConn(Conn):
-    __slots__ = ("con",)
+def isolation_sql(level: str) -> str:
+    key = str(level).lower().replace(" ", "_").replace("-", "_")
+    if key not in _ISOLATION:
+        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(_ISOLATION)}")
+    return _ISOLATION[key]
 
-    def __init__(self, con):
+
+class _PgConn(Conn):
+    """The connection of one transaction (statements inside it are never "outcome unknown")."""
+
+    __slots__ = ("con", "pool", "sp_counter")
+
+    def __init__(self, con, pool=None):
         self.con = con
+        self.pool = pool
+        self.sp_counter = 0
 
     async def fetch(self, sql, params=()):
         try:
@@ -84,6 +128,7 @@ class PostgreSQLDriver(Driver):
         super().__init__(config)
         self._pools: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._lock: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self.pool_size: int | None = config.pool_size
 
     def _connect_kwargs(self) -> dict:
         u = self.url
@@ -92,6 +137,24 @@ class PostgreSQLDriver(Driver):
         if u.password:
             kw["password"] = u.password
         return kw
+
+    async def _size(self) -> int:
+        from .. import pools
+
+        if self.pool_size is not None and not pools.startup_validation():
+            return self.pool_size
+        if not pools.startup_validation():
+            return pools.DEFAULT_SIZE
+        import asyncpg
+
+        con = await asyncpg.connect(**self._connect_kwargs(), timeout=self.config.pool_timeout)
+        try:
+            mx, res = await con.fetchrow(
+                "SELECT current_setting('max_connections')::int, "
+                "current_setting('superuser_reserved_connections')::int")
+        finally:
+            await con.close()
+        return pools.derive(self.config.pool_size, mx, res, where="PostgreSQL")
 
     async def pool(self):
         """This loop's pool, created on first use (asyncpg pools are bound to one loop)."""
@@ -105,102 +168,110 @@ class PostgreSQLDriver(Driver):
             if p is None:
                 import asyncpg
 
-                size = self.config.pool_size or 10
                 try:
+                    size = self.pool_size = await self._size()
                     p = await asyncpg.create_pool(**self._connect_kwargs(), min_size=1, max_size=size,
                                                   max_inactive_connection_lifetime=self.config.pool_recycle,
                                                   timeout=self.config.pool_timeout, command_timeout=None)
+                except E.DataFlowError:
+                    raise
                 except Exception as exc:
                     raise E.DatabaseConnectionError(
                         f"cannot connect to PostgreSQL at {self.url.redacted()}: {exc}", exc) from exc
                 self._pools[loop] = p
         return p
 
+    async def _acquire(self, p):
+        try:
+            return await p.acquire(timeout=self.config.pool_timeout)
+        except asyncio.TimeoutError as exc:
+            raise E.DatabaseConnectionError(
+                f"timed out after {self.config.pool_timeout}s waiting for a PostgreSQL connection "
+                f"(all {self.pool_size} in use); raise pool_size or pool_timeout", exc) from None
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    async def _pooled(self, method: str, sql: str, params, write: bool):
+        """One statement on a pooled connection outside any transaction (autocommit)."""
+        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        for attempt in (0, 1):
+            con = await self._acquire(p)
+            try:
+                return await getattr(con, method)(sql, *params)
+            except Exception as exc:
+                # A connection that died while idle in the pool: a read may simply run again,
+                # a write only if it provably never left (otherwise it might run twice).
+                if attempt == 0 and _is_conn_error(exc) and (not write or _not_sent(exc)) \
+                        and not isinstance(exc, asyncio.TimeoutError):
+                    continue
+                raise translate(exc, unknown=write) from exc
+            finally:
+                await p.release(con)
+
     async def fetch(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetch(sql, params)
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
-        try:
-            return await p.fetch(sql, *params, timeout=None)
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._pooled("fetch", sql, params, False)
 
     async def fetchrow(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetchrow(sql, params)
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
-        try:
-            return await p.fetchrow(sql, *params)
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._pooled("fetchrow", sql, params, False)
 
     async def execute(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.execute(sql, params)
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
-        try:
-            return _rowcount(await p.execute(sql, *params))
-        except Exception as exc:
-            raise translate(exc) from exc
+        return _rowcount(await self._pooled("execute", sql, params, True))
 
     async def executemany(self, sql, rows):
-        async with self.transaction() as c:
-            await c.executemany(sql, rows)
+        async with self.transaction():
+            await self._tx.get().executemany(sql, rows)
 
     async def insert(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.insert(sql, params)
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
-        try:
-            return await p.fetchval(sql, *params)
-        except Exception as exc:
-            raise translate(exc) from exc
+        return await self._pooled("fetchval", sql, params, True)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, isolation: str | None = None):
-        """Run the block in a transaction (a savepoint when already inside one)."""
-        outer = self._tx.get()
-        if outer is not None:
-            tr = outer.con.transaction()
+    # -- transactions ----------------------------------------------------------------------------
+    async def _begin(self, isolation) -> _PgConn:
+        begin = "BEGIN" if isolation is None else f"BEGIN ISOLATION LEVEL {isolation_sql(isolation)}"
+        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        for attempt in (0, 1):
+            con = await self._acquire(p)
             try:
-                await tr.start()
-            except Exception as exc:
-                raise translate(exc) from exc
-            try:
-                yield outer
-            except BaseException:
-                await tr.rollback()
-                raise
-            else:
-                await tr.commit()
-            return
-        p = await self.pool()
-        try:
-            con = await p.acquire(timeout=self.config.pool_timeout)
-        except Exception as exc:
-            raise translate(exc) from exc
-        conn = _PgConn(con)
-        token = self._tx.set(conn)
-        try:
-            tr = con.transaction(isolation=isolation)
-            await tr.start()
-            try:
-                yield conn
-            except BaseException:
-                await tr.rollback()
-                raise
-            else:
-                try:
-                    await tr.commit()
-                except Exception as exc:
+                await con.execute(begin)
+            except BaseException as exc:
+                await finish(p.release(con))
+                if attempt == 0 and isinstance(exc, Exception) and _is_conn_error(exc):
+                    continue  # died while idle: nothing was done yet, take another one
+                if isinstance(exc, Exception):
                     raise translate(exc) from exc
+                raise
+            return _PgConn(con, p)
+
+    async def _commit(self, conn: _PgConn) -> None:
+        try:
+            status = await conn.con.execute("COMMIT")
+        except Exception as exc:
+            raise translate(exc, unknown=True) from exc
         finally:
-            self._tx.reset(token)
-            await p.release(con)
+            await conn.pool.release(conn.con)
+        if status == "ROLLBACK":
+            raise E.QueryError("the transaction was rolled back, not committed: a statement inside it "
+                               "failed earlier (after an error, roll back or use a nested db.transaction())")
+
+    async def _rollback(self, conn: _PgConn) -> None:
+        try:
+            if not conn.con.is_closed():
+                await conn.con.execute("ROLLBACK")
+        except Exception:
+            pass  # the pool's reset rolls back or drops the connection
+        finally:
+            await conn.pool.release(conn.con)
 
     @contextlib.asynccontextmanager
     async def connection(self):
@@ -209,9 +280,12 @@ class PostgreSQLDriver(Driver):
         if tx is not None:
             yield tx.con
             return
-        p = await self.pool()
-        async with p.acquire(timeout=self.config.pool_timeout) as con:
+        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        con = await self._acquire(p)
+        try:
             yield con
+        finally:
+            await p.release(con)
 
     async def server_info(self) -> dict:
         row = await self.fetchrow("SELECT current_setting('server_version_num')::int, current_setting('max_connections')::int")
@@ -219,21 +293,25 @@ class PostgreSQLDriver(Driver):
 
     def pool_stats(self) -> dict:
         pools = list(self._pools.values())
-        mx = self.config.pool_size or 10
+        mx = self.pool_size or self.config.pool_size or 10
         if not pools:
             return {"active": 0, "idle": 0, "max": mx, "overflow": 0, "max_overflow": 0, "utilization": 0.0}
+        # a holder is in use when it is not in the pool's queue
+        active = sum(p._maxsize - p._queue.qsize() for p in pools)
         size = sum(p.get_size() for p in pools)
-        idle = sum(p.get_idle_size() for p in pools)
-        active = size - idle
-        return {"active": active, "idle": idle, "max": mx * len(pools), "overflow": 0, "max_overflow": 0,
-                "utilization": round(active / (mx * len(pools)), 4)}
+        total = sum(p._maxsize for p in pools)
+        return {"active": active, "idle": max(size - active, 0), "max": total, "overflow": 0,
+                "max_overflow": 0, "utilization": round(active / total, 4)}
 
     async def close(self):
         self.closed = True
         loop = asyncio.get_running_loop()
         for lp, p in list(self._pools.items()):
             if lp is loop:
-                await p.close()
+                try:
+                    await asyncio.wait_for(p.close(), 5)
+                except (asyncio.TimeoutError, Exception):
+                    p.terminate()
             elif not lp.is_closed():
                 lp.call_soon_threadsafe(p.terminate)
             # a pool whose loop is closed has lost its connections already

@@ -50,15 +50,31 @@ def _regexp(pattern, value):
     return _compile(pattern).search(value) is not None
 
 
+_LEVELS = {None: "BEGIN", "deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE",
+           # SQLite transactions are serializable, which satisfies every weaker level
+           "serializable": "BEGIN", "repeatable_read": "BEGIN", "read_committed": "BEGIN",
+           "read_uncommitted": "BEGIN"}
+
+
+def _begin_sql(level) -> str:
+    key = level if level is None else str(level).lower().replace(" ", "_").replace("-", "_")
+    if key not in _LEVELS:
+        raise E.ValidationError(f"unknown isolation level {level!r} for SQLite; use one of "
+                                f"{', '.join(k for k in _LEVELS if k)}")
+    return _LEVELS[key]
+
+
 def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
 class _LiteConn(Conn):
-    __slots__ = ("db",)
+    __slots__ = ("db", "lock", "sp_counter")
 
     def __init__(self, db):
         self.db = db
+        self.lock = None
+        self.sp_counter = 0
 
     async def fetch(self, sql, params=()):
         try:
@@ -106,7 +122,6 @@ class SQLiteDriver(Driver):
         self._conn: _LiteConn | None = None
         self._open_lock: asyncio.Lock | None = None
         self._locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-        self._depth = 0
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -149,6 +164,18 @@ class SQLiteDriver(Driver):
             self._conn = _LiteConn(db)
         return self._conn
 
+    async def _locked(self) -> asyncio.Lock:
+        """Take the statement lock, waiting at most pool_timeout (the pool of one connection)."""
+        lk = self._lock()
+        try:
+            async with asyncio.timeout(self.config.pool_timeout):
+                await lk.acquire()
+        except TimeoutError:
+            raise E.DatabaseConnectionError(
+                f"timed out after {self.config.pool_timeout}s waiting for the SQLite connection "
+                f"(another task holds it, e.g. a long transaction); raise pool_timeout") from None
+        return lk
+
     @contextlib.asynccontextmanager
     async def _borrow(self):
         tx = self._tx.get()
@@ -156,8 +183,11 @@ class SQLiteDriver(Driver):
             yield tx
             return
         conn = self._conn or await self.open()
-        async with self._lock():
+        lk = await self._locked()
+        try:
             yield conn
+        finally:
+            lk.release()
 
     async def fetch(self, sql, params=()):
         async with self._borrow() as c:
@@ -172,45 +202,48 @@ class SQLiteDriver(Driver):
             return await c.execute(sql, params)
 
     async def executemany(self, sql, rows):
-        async with self.transaction() as c:
-            await c.executemany(sql, rows)
+        async with self.transaction():
+            await self._tx.get().executemany(sql, rows)
 
     async def insert(self, sql, params=()):
         async with self._borrow() as c:
             return await c.insert(sql, params)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, isolation: str | None = None):
-        outer = self._tx.get()
-        if outer is not None:
-            self._depth += 1
-            name = f"sp_{self._depth}"
-            await outer.execute(f"SAVEPOINT {name}")
-            try:
-                yield outer
-            except BaseException:
-                await outer.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                await outer.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            else:
-                await outer.execute(f"RELEASE SAVEPOINT {name}")
-            finally:
-                self._depth -= 1
-            return
+    # -- transactions ----------------------------------------------------------------------------
+    async def _begin(self, isolation) -> "_LiteConn":
+        begin = _begin_sql(isolation)
         conn = self._conn or await self.open()
-        async with self._lock():
-            token = self._tx.set(conn)
-            try:
-                await conn.execute("BEGIN IMMEDIATE" if isolation == "immediate" else "BEGIN")
+        lk = await self._locked()
+        try:
+            await conn.execute(begin)
+        except BaseException:
+            lk.release()
+            raise
+        tx = _LiteConn(conn.db)
+        tx.lock = lk
+        return tx
+
+    async def _commit(self, conn) -> None:
+        try:
+            await conn.execute("COMMIT")
+        except E.DatabaseError:
+            if conn.db.in_transaction:  # e.g. SQLITE_BUSY: still open, undo it
                 try:
-                    yield conn
-                except BaseException:
-                    await asyncio.shield(conn.execute("ROLLBACK"))
-                    raise
-                else:
-                    await conn.execute("COMMIT")
-            finally:
-                self._tx.reset(token)
+                    await conn.execute("ROLLBACK")
+                except E.DatabaseError:
+                    pass
+            raise
+        finally:
+            conn.lock.release()
+
+    async def _rollback(self, conn) -> None:
+        try:
+            if conn.db.in_transaction:
+                await conn.execute("ROLLBACK")
+        except E.DatabaseError:
+            pass
+        finally:
+            conn.lock.release()
 
     @contextlib.asynccontextmanager
     async def connection(self):
