@@ -231,7 +231,7 @@ class DataFlow:
         ``"repeatable_read"``, ``"serializable"`` (``"immediate"``/``"exclusive"`` on SQLite).
         To retry deadlocks and serialization failures use ``run_in_transaction``.
         """
-        return self.driver.transaction(isolation_level)
+        return self.driver.transaction(isolation_level, yield_conn=False)
 
     async def run_in_transaction(self, fn, *, retries: int = 3, isolation_level: str | None = None):
         """``await fn(tx)`` in a transaction, retried whole on deadlock / serialization failure.

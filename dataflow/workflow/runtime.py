@@ -22,6 +22,9 @@ from .result import RunResult
 from .templates import render_params
 
 _EMPTY: dict = {}
+#: RunContext.state key of ``async wrapper(node_ctx, thunk) -> dict`` that runs every later node
+#: (``await thunk()`` runs it); set by dataflow.nodes.transaction_nodes.
+NODE_WRAPPER = "dataflow.node_wrapper"
 
 
 # -- run ids: unique, and cheap (a uuid4 costs more than the rest of a one-node run's bookkeeping)
@@ -188,7 +191,13 @@ class _Runtime:
         while True:
             try:
                 node = spec.node_class(nid)
-                result = await node.run(node_ctx, **node.validate(params))
+                # A node may install a wrapper in the run state (transaction scopes do: their
+                # dependents run inside the scope); absent, this costs one dict lookup.
+                wrap = node_ctx.state.get(NODE_WRAPPER) if node_ctx.state else None
+                if wrap is None:
+                    result = await node.run(node_ctx, **node.validate(params))
+                else:
+                    result = await wrap(node_ctx, lambda: node.run(node_ctx, **node.validate(params)))
             except Exception as exc:
                 if attempt < self.retries and getattr(exc, "retryable", False) is True:
                     await asyncio.sleep(min(self.retry_backoff * (2 ** attempt), 2.0))
