@@ -212,7 +212,8 @@ asyncio.run(main())
 
 def _spawn(tmp_path, url, prefix, start_at, mode="run"):
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(root=ROOT))
+    if not script.exists():  # never rewritten while earlier workers may still be reading it
+        script.write_text(WORKER.format(root=ROOT))
     env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.Popen([sys.executable, str(script), url, prefix, str(start_at), mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -225,7 +226,7 @@ async def test_eight_processes_one_migrator(url, tables, cleanup, tmp_path):
     procs = [_spawn(tmp_path, url, prefix, start_at) for _ in range(8)]
     outs = [p.communicate(timeout=60) for p in procs]
     for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0 and "OK" in out, err[-2000:]
+        assert p.returncode == 0 and "OK" in out, (p.returncode, out[-500:], err[-2000:])
     db = DataFlow(url, auto_migrate=False)
     try:
         applied = await history_for(db, prefix)
