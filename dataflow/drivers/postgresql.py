@@ -23,6 +23,8 @@ _ISOLATION = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ CO
 def _is_conn_error(exc: BaseException) -> bool:
     import asyncpg
 
+    if isinstance(exc, asyncpg.InternalClientError):
+        return True  # protocol state broken (seen right after a server restart): drop the connection
     if isinstance(exc, asyncpg.InterfaceError):
         # DataError (a bad argument) and "another operation is in progress" are InterfaceErrors too
         return not isinstance(exc, asyncpg.DataError) and "closed" in str(exc)
@@ -37,6 +39,30 @@ def _not_sent(exc: BaseException) -> bool:
     import asyncpg
 
     return type(exc) is asyncpg.InterfaceError and "connection is closed" in str(exc)
+
+
+def _server_said(exc: BaseException) -> bool:
+    """The server answered (e.g. terminated the backend while it ran the statement)."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.PostgresError)
+
+
+def _drop(con) -> None:
+    """Close a connection known to be broken so the pool reconnects instead of reusing it."""
+    try:
+        if not con.is_closed():
+            con.terminate()
+    except Exception:
+        pass
+
+
+async def _release(p, con) -> None:
+    """Return ``con`` to the pool; a connection that fails to go back is dropped, never raised."""
+    try:
+        await p.release(con)
+    except Exception:
+        _drop(con)
 
 
 def translate(exc: BaseException, unknown: bool = False) -> BaseException:
@@ -201,12 +227,14 @@ class PostgreSQLDriver(Driver):
             except Exception as exc:
                 # A connection that died while idle in the pool: a read may simply run again,
                 # a write only if it provably never left (otherwise it might run twice).
-                if attempt == 0 and _is_conn_error(exc) and (not write or _not_sent(exc)) \
-                        and not isinstance(exc, asyncio.TimeoutError):
-                    continue
+                # (only a connection found dead -- never a statement the server answered or killed)
+                if _is_conn_error(exc):
+                    _drop(con)
+                    if attempt == 0 and (_not_sent(exc) or (not write and not _server_said(exc))):
+                        continue
                 raise translate(exc, unknown=write) from exc
             finally:
-                await p.release(con)
+                await _release(p, con)
 
     async def fetch(self, sql, params=()):
         tx = self._tx.get()
@@ -245,8 +273,10 @@ class PostgreSQLDriver(Driver):
             try:
                 await con.execute(begin)
             except BaseException as exc:
-                await finish(p.release(con))
-                if attempt == 0 and isinstance(exc, Exception) and _is_conn_error(exc):
+                if isinstance(exc, Exception) and _is_conn_error(exc):
+                    _drop(con)
+                await finish(_release(p, con))
+                if attempt == 0 and isinstance(exc, Exception) and _is_conn_error(exc) and not _server_said(exc):
                     continue  # died while idle: nothing was done yet, take another one
                 if isinstance(exc, Exception):
                     raise translate(exc) from exc
@@ -257,9 +287,11 @@ class PostgreSQLDriver(Driver):
         try:
             status = await conn.con.execute("COMMIT")
         except Exception as exc:
+            if _is_conn_error(exc):
+                _drop(conn.con)
             raise translate(exc, unknown=True) from exc
         finally:
-            await conn.pool.release(conn.con)
+            await _release(conn.pool, conn.con)
         if status == "ROLLBACK":
             raise E.QueryError("the transaction was rolled back, not committed: a statement inside it "
                                "failed earlier (after an error, roll back or use a nested db.transaction())")
@@ -271,7 +303,7 @@ class PostgreSQLDriver(Driver):
         except Exception:
             pass  # the pool's reset rolls back or drops the connection
         finally:
-            await conn.pool.release(conn.con)
+            await _release(conn.pool, conn.con)
 
     @contextlib.asynccontextmanager
     async def connection(self):
@@ -285,7 +317,7 @@ class PostgreSQLDriver(Driver):
         try:
             yield con
         finally:
-            await p.release(con)
+            await _release(p, con)
 
     async def server_info(self) -> dict:
         row = await self.fetchrow("SELECT current_setting('server_version_num')::int, current_setting('max_connections')::int")
