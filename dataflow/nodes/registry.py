@@ -45,6 +45,10 @@ def _lookup(name: str, db_instance: str | None):
         for o, c in reversed(entries):
             if o == db_instance:
                 return c
+        # built-in nodes (owner None) serve every instance
+        for o, c in reversed(entries):
+            if o is None:
+                return c
         return None
     return entries[-1][1]
 
