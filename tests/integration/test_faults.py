@@ -2,7 +2,7 @@
 restart mid-load, terminated backends, randomly timed cancellations, lost COMMIT, MySQL kill.
 
 Figures (acknowledged/found/lost writes, recovery time, cancellations) are printed; run with
-``-s`` to see them.  ``DATAFLOW_FAULT_CANCELLATIONS`` sets how many cancellations (default 2000).
+``-s`` to see them.  ``DATAFLOW_FAULT_CANCELLATIONS`` sets how many cancellations (default 10000).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataflow import errors as E
 
 from . import mycluster, pgcluster
 
-CANCELLATIONS = int(os.environ.get("DATAFLOW_FAULT_CANCELLATIONS", "2000"))
+CANCELLATIONS = int(os.environ.get("DATAFLOW_FAULT_CANCELLATIONS", "10000"))
 FIGURES: dict = {}
 
 
