@@ -152,12 +152,21 @@ class DataFlow:
         async with lock:
             if self._ready:
                 return
-            await self._prepare_vectors()
-            # auto_migrate: create missing tables, apply additive changes under the migration
-            # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)
-            from .migrations.apply import initialize_schema
-            await initialize_schema(self)
+            # Schema work never joins the caller's transaction (first use may happen inside
+            # `async with db.transaction()`; MySQL would commit it implicitly on DDL): run it
+            # in a task with a fresh context, where no transaction is bound.
+            import contextvars
+
+            await asyncio.get_running_loop().create_task(self._initialize_schema(),
+                                                         context=contextvars.Context())
             self._ready = True
+
+    async def _initialize_schema(self) -> None:
+        await self._prepare_vectors()
+        # auto_migrate: create missing tables, apply additive changes under the migration
+        # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)
+        from .migrations.apply import initialize_schema
+        await initialize_schema(self)
 
     #: "pgvector" or "client" once a model with a vector field was initialized (dataflow.vector)
     vector_backend: str | None = None
@@ -259,7 +268,8 @@ class DataFlow:
 
     async def execute_raw(self, sql: str, *params):
         """Run raw SQL with bind parameters; returns rows for queries, else the row count."""
-        if sql.lstrip()[:6].upper() in ("SELECT", "WITH  ", "SHOW  ", "PRAGMA") or " RETURNING " in sql.upper():
+        head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if head in ("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN", "VALUES", "DESCRIBE") or " RETURNING " in sql.upper():
             return [tuple(r) for r in await self.driver.fetch(sql, params)]
         return await self.driver.execute(sql, params)
 

@@ -82,35 +82,62 @@ class _LiteConn(Conn):
         except Exception as exc:
             raise translate(exc) from exc
 
+    # One thread hop per statement: run execute + fetch/rowcount + close together in the
+    # connection's worker thread (aiosqlite's cursor API costs a hop for each step).
     async def fetchrow(self, sql, params=()):
         try:
-            async with self.db.execute(sql, params) as cur:
-                return await cur.fetchone()
+            return await self.db._execute(_one_row, self.db._conn, sql, params)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def execute(self, sql, params=()):
         try:
-            async with self.db.execute(sql, params) as cur:
-                return cur.rowcount
+            return await self.db._execute(_rowcount, self.db._conn, sql, params)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def executemany(self, sql, rows):
         try:
-            await self.db.executemany(sql, rows)
+            await self.db._execute(_many, self.db._conn, sql, rows)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def insert(self, sql, params=()):
         try:
-            async with self.db.execute(sql, params) as cur:
-                if "RETURNING" in sql:
-                    row = await cur.fetchone()
-                    return row[0] if row else None
-                return cur.lastrowid
+            return await self.db._execute(_insert, self.db._conn, sql, params)
         except Exception as exc:
             raise translate(exc) from exc
+
+
+def _one_row(conn, sql, params):
+    cur = conn.execute(sql, params)
+    try:
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
+def _rowcount(conn, sql, params):
+    cur = conn.execute(sql, params)
+    try:
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
+def _many(conn, sql, rows):
+    conn.executemany(sql, rows).close()
+
+
+def _insert(conn, sql, params):
+    cur = conn.execute(sql, params)
+    try:
+        if "RETURNING" in sql:
+            row = cur.fetchone()
+            return row[0] if row else None
+        return cur.lastrowid
+    finally:
+        cur.close()
 
 
 class SQLiteDriver(Driver):
