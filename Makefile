@@ -26,8 +26,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	DATAFLOW_REQUIRE_NATIVE=1 $(BIN)/python setup.py -q build_ext --inplace
 	$(BIN)/python -m dataflow info
-	DATAFLOW_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
-	DATAFLOW_NO_NATIVE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	DATAFLOW_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
+	DATAFLOW_NO_NATIVE=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
