@@ -86,3 +86,28 @@ def decode(data: bytes | bytearray | memoryview, types: Sequence[str]) -> list[t
     (value errors are prefixed ``"tuple {i}, column {j} ({type}): "``).  PostgreSQL's infinite
     timestamps/dates have no Python equivalent and are ValueError.
     """
+
+def encode_plan(items: list[Any], types: Sequence[str], sources: Sequence[Any], defaults: Sequence[Any],
+                width: int, start: int = 0, *, header: bool = False,
+                shapes: Sequence[tuple[type, ...] | None] | None = None) -> tuple[bytes, int]:
+    """Encode source items straight from a per-column plan, stopping at the first item off the plan.
+
+    Column ``j`` takes its value from the item at ``sources[j]`` (a position when ``width >= 0``:
+    items are tuples of exactly ``width`` values; a key when ``width < 0``: items are dicts) or,
+    when ``sources[j]`` is None or a dict lacks the key, from ``defaults[j]``: ``("value", v)``
+    (a constant), ``("call", f)`` (``f()`` per row) or None (no default).  json/jsonb values are
+    Python objects, checked like every other write path (no NaN/inf, NUL, lone surrogates or
+    non-str keys; JSON types only; depth <= 64) and serialized with ``orjson.dumps`` (a str is a
+    JSON string here, unlike ``encode_rows``).  ``shapes[j]``, when given and not None, is the tuple
+    of exact types a non-None value taken from an item must have (defaults are not checked).
+
+    Encodes ``items[start:]`` in order and returns ``(data, stop)``: the rows before ``stop`` (with
+    ``HEADER`` first when ``header``, never a trailer) and the index of the first item not encoded
+    -- ``len(items)`` when all were.  An item stops it when it is not an exact tuple of ``width``
+    values / an exact dict, a dict lacks a key without default or has a key not in ``sources``, a
+    factory raises, or a value is rejected or off its shape.  Nothing is raised for such an item: the caller
+    handles it (and reports its error) the slow way, then resumes at ``stop + 1``.  Bad arguments
+    (types, plan shapes, ``items`` not a list) raise ValueError/TypeError as usual.
+
+    Exists so a loader turns a batch of user rows into COPY bytes without a Python tuple per row.
+    """

@@ -105,12 +105,12 @@ async def _exec(con, sql):
 
 
 async def _chunks(plan, batches, types, counted):
-    enc_rows, enc_cols = _copybin.encode_rows, _copybin.encode_columns
+    enc_cols = _copybin.encode_columns
     first = True
     async for start, rows, cols, n in batches:
         try:
             if rows is not None:
-                buf = enc_rows(rows, types, header=first, trailer=False)
+                buf = plan.encode_copy(rows, start, types, first)
             else:
                 buf = enc_cols(cols, types, header=first, trailer=False)
         except (ValueError, TypeError) as exc:

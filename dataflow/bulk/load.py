@@ -46,14 +46,15 @@ class LoadContext:
                             and (update_fields is None or c in update_fields)] + ["updated_at"]
 
     async def batches(self):
-        """-> (start, rows | None, cols | None, n): full table rows, ``batch_size`` at a time."""
+        """-> (start, items | None, cols | None, n), ``batch_size`` at a time: source items (after
+        ``transform``) for the plan to encode/coerce, or full table columns."""
         plan, transform = self.plan, self.transform
         async for kind, payload, n in self.src.batches(self.batch_size):
             start = self.consumed
             if kind == "rows":
                 if transform is not None:
                     payload = _transform(transform, payload, start, plan)
-                rows, cols = plan.build(payload, start), None
+                rows, cols = payload, None
             else:
                 rows, cols = None, plan.build_columns(payload, n, start)
             self.consumed = start + n

@@ -23,7 +23,10 @@ from ..types import MISSING
 
 _UTC = _dt.timezone.utc
 _params = _native.load("params")
+_copybin = _native.load("copybin")
 _MISSING = object()
+#: ``models.fields.json_shape_check`` closures that are plain type tests (no element checks).
+_SIMPLE_SHAPES = {"check_dict": (dict,), "check_list": (list, tuple)}
 _TRUE = {"true", "t", "1", "yes", "y", "on"}
 _FALSE = {"false", "f", "0", "no", "n", "off"}
 
@@ -166,6 +169,36 @@ class RowPlan:
                     raise ValidationError(f"{self.label}: {m.name}.{n} is required and not among the columns "
                                           f"{list(self.positional)}")
             self._tail = (tuple(self._defaults[n]() for n in extra) if self._extra_const else None)
+        self._spec = self._fast_spec()
+
+    def _fast_spec(self):
+        """(sources, defaults, width) for the native one-pass paths, or None when items need the
+        Python path (text parsing, JSON shapes to check)."""
+        if self.parsers:
+            return None
+        shapes = None
+        if self.shapes and not self.tuples:   # (tuple items were never shape-checked)
+            shapes = []
+            for n in self.all_names:
+                check = self.shapes.get(n)
+                if check is None:
+                    shapes.append(None)
+                    continue
+                simple = _SIMPLE_SHAPES.get(getattr(check, "__name__", None))
+                if simple is None or (check.__defaults__ or (None,))[0] is not None:
+                    return None   # element checks (list[str], vectors): the Python path
+                shapes.append(simple)
+            shapes = tuple(shapes)
+        fills = []
+        for n in self.names:
+            d = self._defaults.get(n)
+            fills.append(None if d is None else ("call", d) if n in self._factories else ("value", d()))
+        fills += [("value", v) for v in self.managed_tail]
+        tail = [None] * len(self.managed_tail)
+        if self.tuples:
+            width = len(self.positional)
+            return tuple(range(width)) + (None,) * (len(self.names) - width) + tuple(tail), tuple(fills), width, None
+        return self.names + tuple(tail), tuple(fills), -1, shapes
 
     # -- rows ----------------------------------------------------------------------------------
     def build(self, items, start: int) -> list:
@@ -207,6 +240,34 @@ class RowPlan:
         if self.json_cols and self.serialize_json:
             out = self._wrap_json(out, start)
         return out
+
+    def encode_copy(self, items, start: int, types, header: bool) -> bytes:
+        """Items -> COPY BINARY rows: one native pass (``copybin.encode_plan``) for every item on
+        the plan; an item off it (a bad value, a missing or unknown field, a factory default
+        that raised) goes through ``build`` + ``encode_rows``, which report it exactly."""
+        spec = self._spec
+        if spec is None or type(items) is not list:
+            rows = self.build(items, start)
+            try:
+                return _copybin.encode_rows(rows, types, header=header, trailer=False)
+            except (ValueError, TypeError) as exc:
+                raise self.column_error(exc, start) from None
+        sources, fills, width, shapes = spec
+        parts = []
+        pos, n = 0, len(items)
+        while True:
+            buf, stop = _copybin.encode_plan(items, types, sources, fills, width, pos, header=header, shapes=shapes)
+            header = False
+            parts.append(buf)
+            if stop >= n:
+                break
+            row = self.build(items[stop:stop + 1], start + stop)
+            try:
+                parts.append(_copybin.encode_rows(row, types, header=False, trailer=False))
+            except (ValueError, TypeError) as exc:
+                raise self.column_error(exc, start + stop) from None
+            pos = stop + 1
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _slow(self, rec, index):
         if not isinstance(rec, dict):

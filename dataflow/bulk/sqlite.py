@@ -19,6 +19,8 @@ def coerce_batch(ctx, start, rows, cols):
     if rows is None:
         cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in cols]
         rows = list(zip(*cols))
+    else:
+        rows = plan.build(rows, start)
     width = len(plan.all_names)
     try:
         flat = _params.coerce_rows(rows, plan.kinds, ctx.table.code, plan.all_names, start)
