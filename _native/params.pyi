@@ -135,3 +135,21 @@ def _check_json(v: Any, depth: int = 0) -> None:
     Shared with ``_native.filters`` (``$contains`` values).  Refusing here, before orjson, keeps
     the message the same whichever serializer runs.
     """
+
+def coerce_plan(items: list[Any], kinds: Sequence[int], dialect: int, sources: Sequence[Any],
+                defaults: Sequence[Any], width: int, start: int = 0, *,
+                shapes: Sequence[tuple[type, ...] | None] | None = None) -> tuple[list[tuple[Any, ...]], int]:
+    """Coerce source items straight from a per-column plan, stopping at the first item off the plan.
+
+    The plan is the one of ``copybin.encode_plan``: column ``j`` takes the item's value at
+    ``sources[j]`` (a position when ``width >= 0`` and items are tuples of exactly ``width``
+    values; a key when ``width < 0`` and items are dicts), else ``defaults[j]`` (``("value", v)``,
+    ``("call", f)`` or None for no default); ``shapes[j]`` (optional) are the exact types a
+    non-None value taken from an item must have.  Values are coerced as by ``coerce``.
+
+    Returns ``(rows, stop)``: one tuple of driver values per item of ``items[start:stop]`` and
+    the index of the first item not taken (``len(items)`` when all were).  An item that is off the
+    plan, misses a key without default, has an unknown key, whose factory raises or whose value
+    ``coerce`` rejects stops it without raising: the caller reports it the slow, exact way.
+    Bad arguments raise ValueError/TypeError.
+    """

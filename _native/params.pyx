@@ -13,13 +13,13 @@ from cpython.datetime cimport (PyDateTime_DATE_GET_HOUR, PyDateTime_DATE_GET_MIC
                                PyDateTime_GET_DAY, PyDateTime_GET_MONTH, PyDateTime_GET_YEAR,
                                date_new, datetime_fold, datetime_new, datetime_tzinfo,
                                import_datetime)
-from cpython.dict cimport PyDict_Copy
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
-from cpython.object cimport PyObject_GetItem
+from cpython.object cimport PyObject, PyObject_GetItem
 from cpython.unicode cimport (Py_UCS1, Py_UCS2, PyUnicode_1BYTE_DATA, PyUnicode_DATA,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_New)
 from libc.math cimport isfinite
@@ -804,3 +804,135 @@ def decode_rows(rows, names, kinds, dialect):
     finally:
         PyMem_Free(plan)
     return out
+
+
+# -- planned items -------------------------------------------------------------------------------
+cdef tuple _plan_list(seq, str what, Py_ssize_t ncols):
+    if isinstance(seq, str):
+        raise TypeError(f"{what} must be a sequence, not str")
+    out = tuple(seq)
+    if len(out) != ncols:
+        raise ValueError(f"{what} has {len(out)} entries for {ncols} kinds")
+    return out
+
+
+cdef class _Skip(Exception):
+    pass
+
+
+def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, shapes=None):
+    """Source items + a per-column plan -> list of coerced row tuples; see the stub."""
+    cdef tuple ks, srcs, defs, shp = None
+    cdef Py_ssize_t ncols, j, i, n, p, found
+    cdef int d = _dialect(dialect)
+    cdef int* kc
+    cdef int* fill
+    cdef Py_ssize_t* pos
+    cdef list out = []
+    cdef tuple row
+    cdef PyObject* hit
+    if isinstance(kinds, str):
+        raise TypeError("kinds must be a sequence of kind codes, not str")
+    ks = tuple(kinds)
+    ncols = len(ks)
+    for k in ks:
+        if _kind(k) == K_UNKNOWN:
+            raise ValueError(f"unknown kind {k!r}")
+    if type(width) is not int:
+        raise TypeError("width must be an int")
+    srcs = _plan_list(sources, "sources", ncols)
+    defs = _plan_list(defaults, "defaults", ncols)
+    for j in range(ncols):
+        s, df = srcs[j], defs[j]
+        if s is not None and width >= 0 and (type(s) is not int or not 0 <= s < width):
+            raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
+        if df is not None and not (type(df) is tuple and len(df) == 2 and df[0] in ("value", "call")):
+            raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {df!r}")
+        if df is not None and df[0] == "call" and not callable(df[1]):
+            raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
+        if s is None and df is None:
+            raise ValueError(f"column {j} has neither a source nor a default")
+    if shapes is not None:
+        shp = _plan_list(shapes, "shapes", ncols)
+        for j in range(ncols):
+            if shp[j] is not None and (type(shp[j]) is not tuple or not all(isinstance(t, type) for t in shp[j])):
+                raise TypeError(f"shapes[{j}] must be None or a tuple of types")
+        if all(x is None for x in shp):
+            shp = None
+    if type(items) is not list:
+        raise TypeError(f"items must be a list, got {_tname(items)}")
+    if type(start) is not int or start < 0:
+        raise ValueError("start must be a non-negative int")
+    kc = <int*>PyMem_Malloc(ncols * sizeof(int) + 1)
+    fill = <int*>PyMem_Malloc(ncols * sizeof(int) + 1)
+    pos = <Py_ssize_t*>PyMem_Malloc(ncols * sizeof(Py_ssize_t) + 1)
+    if kc == NULL or fill == NULL or pos == NULL:
+        PyMem_Free(kc)
+        PyMem_Free(fill)
+        PyMem_Free(pos)
+        raise MemoryError()
+    try:
+        fills = []
+        for j in range(ncols):
+            kc[j] = _kind(ks[j])
+            s, df = srcs[j], defs[j]
+            pos[j] = s if (width >= 0 and s is not None) else -1
+            fill[j] = 0 if df is None else (1 if df[0] == "value" else 2)
+            fills.append(None if df is None else df[1])
+        fv = tuple(fills)
+        i = start
+        n = len(<list>items)
+        while i < n:
+            item = <object>PyList_GET_ITEM(items, i)
+            vals = [None] * ncols
+            try:
+                if width >= 0:
+                    if type(item) is not tuple or PyTuple_GET_SIZE(item) != width:
+                        raise _Skip()
+                    for j in range(ncols):
+                        p = pos[j]
+                        if p >= 0:
+                            v = <object>PyTuple_GET_ITEM(item, p)
+                            if shp is not None and v is not None:
+                                sh = <object>PyTuple_GET_ITEM(shp, j)
+                                if sh is not None and type(v) not in <tuple>sh:
+                                    raise _Skip()
+                        elif fill[j] == 1:
+                            v = <object>PyTuple_GET_ITEM(fv, j)
+                        else:
+                            v = (<object>PyTuple_GET_ITEM(fv, j))()
+                        if v is not None:
+                            vals[j] = _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                else:
+                    if type(item) is not dict:
+                        raise _Skip()
+                    found = 0
+                    for j in range(ncols):
+                        k = <object>PyTuple_GET_ITEM(srcs, j)
+                        hit = NULL if k is None else PyDict_GetItemWithError(item, k)
+                        if hit == NULL:
+                            if fill[j] == 0:
+                                raise _Skip()
+                            v = <object>PyTuple_GET_ITEM(fv, j)
+                            if fill[j] == 2:
+                                v = v()
+                        else:
+                            found += 1
+                            v = <object>hit
+                            if shp is not None and v is not None:
+                                sh = <object>PyTuple_GET_ITEM(shp, j)
+                                if sh is not None and type(v) not in <tuple>sh:
+                                    raise _Skip()
+                        if v is not None:
+                            vals[j] = _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                    if found != len(<dict>item):
+                        raise _Skip()
+            except Exception:
+                break
+            out.append(tuple(vals))
+            i += 1
+    finally:
+        PyMem_Free(kc)
+        PyMem_Free(fill)
+        PyMem_Free(pos)
+    return out, i

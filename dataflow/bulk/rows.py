@@ -269,6 +269,27 @@ class RowPlan:
             pos = stop + 1
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def coerce_items(self, items, start: int, dialect: int) -> list:
+        """Items -> list of tuples of driver values for ``dialect``: one native pass
+        (``params.coerce_plan``); an item off the plan goes through ``build`` + ``coerce_rows``,
+        which report it exactly."""
+        spec = self._spec
+        width = len(self.all_names)
+        if spec is None or type(items) is not list:
+            return _coerced(self, self.build(items, start), start, dialect, width)
+        sources, fills, w, shapes = spec
+        out = []
+        pos, n = 0, len(items)
+        while True:
+            rows, stop = _params.coerce_plan(items, self.kinds, dialect, sources, fills, w, pos, shapes=shapes)
+            if pos == 0 and stop >= n:
+                return rows
+            out += rows
+            if stop >= n:
+                return out
+            out += _coerced(self, self.build(items[stop:stop + 1], start + stop), start + stop, dialect, width)
+            pos = stop + 1
+
     def _slow(self, rec, index):
         if not isinstance(rec, dict):
             raise self._error(index, f"expected a dict (the first item was one), got {type(rec).__name__}")
@@ -390,6 +411,15 @@ class RowPlan:
                 return
             raise ValidationError(f"{self.label}: the source has a column {c!r} that {self.model.name} does not "
                                   f"have{did_you_mean(c, self.names)}; valid: {', '.join(self.names)}")
+
+
+def _coerced(plan, rows, start, dialect, width):
+    try:
+        flat = _params.coerce_rows(rows, plan.kinds, dialect, plan.all_names, start)
+    except (ValueError, TypeError) as exc:
+        ri = getattr(exc, "row_index", None)
+        raise BulkLoadError(f"{plan.label} {exc}", failed_index=ri, cause=exc) from None
+    return list(zip(*[iter(flat)] * width)) if width else [() for _ in rows]
 
 
 def _immutable(v) -> bool:

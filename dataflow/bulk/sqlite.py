@@ -16,11 +16,10 @@ _params = _native.load("params")
 def coerce_batch(ctx, start, rows, cols):
     """Full rows -> list of tuples of driver values (errors name row and column)."""
     plan = ctx.plan
-    if rows is None:
-        cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in cols]
-        rows = list(zip(*cols))
-    else:
-        rows = plan.build(rows, start)
+    if rows is not None:
+        return plan.coerce_items(rows, start, ctx.table.code)
+    cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in cols]
+    rows = list(zip(*cols))
     width = len(plan.all_names)
     try:
         flat = _params.coerce_rows(rows, plan.kinds, ctx.table.code, plan.all_names, start)
