@@ -153,3 +153,14 @@ def coerce_plan(items: list[Any], kinds: Sequence[int], dialect: int, sources: S
     ``coerce`` rejects stops it without raising: the caller reports it the slow, exact way.
     Bad arguments raise ValueError/TypeError.
     """
+
+def tsv_rows(rows: Iterable[Sequence[Any]], kinds: Sequence[int]) -> bytes:
+    """Rows of values as ``coerce(..., MYSQL)`` returns them -> ``LOAD DATA`` text, UTF-8.
+
+    One line per row, fields separated by TAB, each line ending in LF; None is ``\\N``.  str and
+    JSON (str) values have ``\\``, TAB, LF, CR and NUL backslash-escaped (a non-str is TypeError);
+    float is ``repr``; bytes/vector are lowercase hex (load them through ``UNHEX``); datetime is
+    ``isoformat(" ")``; Decimal is ``format(v, "f")``; everything else ``str(v)``.  A row whose
+    length is not ``len(kinds)`` is ValueError ``"row {i}: expected {w} values, got {n}"``.
+    Exists so the LOAD DATA file is written without a Python string per value.
+    """

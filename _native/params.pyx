@@ -7,7 +7,7 @@ and parsed with the datetime C API, JSON through orjson), and anything unusual f
 that mirrors the twin line by line: same results, exception types and messages for every input.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.datetime cimport (PyDateTime_DATE_GET_HOUR, PyDateTime_DATE_GET_MICROSECOND,
                                PyDateTime_DATE_GET_MINUTE, PyDateTime_DATE_GET_SECOND,
                                PyDateTime_GET_DAY, PyDateTime_GET_MONTH, PyDateTime_GET_YEAR,
@@ -17,13 +17,13 @@ from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_AS_DOUBLE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.object cimport PyObject, PyObject_GetItem
 from cpython.unicode cimport (Py_UCS1, Py_UCS2, PyUnicode_1BYTE_DATA, PyUnicode_DATA,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_New)
 from libc.math cimport isfinite
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcpy, strlen
 
 import datetime as _dt
 import uuid as _uuid
@@ -936,3 +936,164 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         PyMem_Free(fill)
         PyMem_Free(pos)
     return out, i
+
+
+# -- LOAD DATA text ------------------------------------------------------------------------------
+cdef extern from "Python.h":
+    const char* _utf8_and_size "PyUnicode_AsUTF8AndSize"(object o, Py_ssize_t* size)
+    void PyErr_Clear()
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int* ptype) except NULL
+    void PyMem_Free_ "PyMem_Free"(void* p)
+    int Py_DTSF_ADD_DOT_0
+
+cdef extern from "stdio.h":
+    int snprintf(char* s, size_t n, const char* fmt, ...)
+
+
+cdef class _TsvBuf:
+    cdef char* data
+    cdef Py_ssize_t size, cap
+
+    def __cinit__(self):
+        self.cap = 1 << 16
+        self.size = 0
+        self.data = <char*>PyMem_Malloc(self.cap)
+        if self.data == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self.data)
+
+    cdef inline char* reserve(self, Py_ssize_t need) except NULL:
+        cdef Py_ssize_t cap
+        cdef char* p
+        if self.size + need > self.cap:
+            cap = self.cap * 2
+            while cap < self.size + need:
+                cap *= 2
+            p = <char*>PyMem_Realloc(self.data, cap)
+            if p == NULL:
+                raise MemoryError()
+            self.data = p
+            self.cap = cap
+        return self.data + self.size
+
+    cdef inline int raw(self, const char* s, Py_ssize_t n) except -1:
+        memcpy(self.reserve(n), s, n)
+        self.size += n
+        return 0
+
+    cdef int text(self, object s, bint escape) except -1:
+        cdef Py_ssize_t n, k
+        cdef const char* p = _utf8_and_size(s, &n)
+        cdef char* o
+        cdef char c
+        if p == NULL:
+            PyErr_Clear()
+            s.encode("utf-8")          # raises the UnicodeEncodeError the twin raises
+            raise ValueError("text is not encodable as UTF-8")
+        if not escape:
+            return self.raw(p, n)
+        o = self.reserve(2 * n)
+        for k in range(n):
+            c = p[k]
+            if c == 92 or c == 9 or c == 10 or c == 13 or c == 0:
+                o[0] = 92
+                o[1] = 92 if c == 92 else (116 if c == 9 else (110 if c == 10 else (114 if c == 13 else 48)))
+                o += 2
+            else:
+                o[0] = c
+                o += 1
+        self.size = o - self.data
+        return 0
+
+
+cdef int _tsv_value(_TsvBuf b, object v, int kc) except -1:
+    cdef char tmp[48]
+    cdef int n, ovf = 0, us
+    cdef long long x
+    cdef char* s
+    cdef char* o
+    cdef const char* p
+    cdef Py_ssize_t k, size
+    t = type(v)
+    if kc == K_STR or kc == K_JSON:
+        if t is not str:
+            raise TypeError(f"expected str for {KIND_NAMES[kc]}, got {_tname(v)}")
+        return b.text(v, True)
+    if kc == K_FLOAT:
+        if t is float:
+            s = PyOS_double_to_string(PyFloat_AS_DOUBLE(v), b'r', 0, Py_DTSF_ADD_DOT_0, NULL)
+            try:
+                b.raw(s, strlen(s))
+            finally:
+                PyMem_Free_(s)
+            return 0
+        return b.text(repr(v), False)
+    if kc == K_BYTES or kc == K_VECTOR:
+        if t is bytes:
+            size = PyBytes_GET_SIZE(v)
+            p = PyBytes_AS_STRING(v)
+            o = b.reserve(2 * size)
+            for k in range(size):
+                o[2 * k] = _HEX[(<unsigned char>p[k]) >> 4]
+                o[2 * k + 1] = _HEX[(<unsigned char>p[k]) & 15]
+            b.size += 2 * size
+            return 0
+        return b.text(v.hex() if isinstance(v, (bytes, bytearray)) else bytes(v).hex(), False)
+    if kc == K_DATETIME:
+        if t is _datetime and datetime_tzinfo(v) is None and PyDateTime_GET_YEAR(v) >= 1000:
+            us = PyDateTime_DATE_GET_MICROSECOND(v)
+            n = snprintf(tmp, 48, "%04d-%02d-%02d %02d:%02d:%02d", PyDateTime_GET_YEAR(v),
+                         PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v), PyDateTime_DATE_GET_HOUR(v),
+                         PyDateTime_DATE_GET_MINUTE(v), PyDateTime_DATE_GET_SECOND(v))
+            if us:
+                n += snprintf(tmp + n, 48 - n, ".%06d", us)
+            return b.raw(tmp, n)
+        return b.text(v.isoformat(" "), False)
+    if kc == K_DECIMAL:
+        return b.text(format(v, "f") if isinstance(v, _Decimal) else str(v), False)
+    if t is int:
+        x = PyLong_AsLongLongAndOverflow(v, &ovf)
+        if not ovf:
+            n = snprintf(tmp, 48, "%lld", x)
+            return b.raw(tmp, n)
+    if t is str:
+        return b.text(v, False)
+    return b.text(str(v), False)
+
+
+def tsv_rows(rows, kinds):
+    """Rows of ``coerce(..., MYSQL)`` values -> LOAD DATA text (UTF-8 bytes); see the stub."""
+    cdef tuple ks
+    cdef Py_ssize_t w, j, i = 0
+    cdef int* kc
+    cdef _TsvBuf b = _TsvBuf()
+    if isinstance(kinds, str):
+        raise TypeError("kinds must be a sequence of kind codes, not str")
+    ks = tuple(kinds)
+    w = len(ks)
+    kc = <int*>PyMem_Malloc(w * sizeof(int) + 1)
+    if kc == NULL:
+        raise MemoryError()
+    try:
+        for j in range(w):
+            kc[j] = _kind(ks[j])
+            if kc[j] == K_UNKNOWN:
+                raise ValueError(f"unknown kind {ks[j]!r}")
+        for row in rows:
+            if len(row) != w:
+                raise ValueError(f"row {i}: expected {w} values, got {len(row)}")
+            for j in range(w):
+                if j:
+                    b.raw(b"\t", 1)
+                v = row[j]
+                if v is None:
+                    b.raw(b"\\N", 2)
+                else:
+                    _tsv_value(b, v, kc[j])
+            b.raw(b"\n", 1)
+            i += 1
+        return PyBytes_FromStringAndSize(b.data, b.size)
+    finally:
+        PyMem_Free(kc)

@@ -401,3 +401,43 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         out.append(tuple(vals))
         i += 1
     return out, i
+
+
+# -- LOAD DATA text ------------------------------------------------------------------------------
+_TSV_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
+
+
+def _tsv_value(v, kind):
+    if kind == STR or kind == JSON:
+        if type(v) is not str:
+            raise TypeError(f"expected str for {KIND_NAMES[kind]}, got {_tname(v)}")
+        return v.translate(_TSV_ESC)
+    if kind == FLOAT:
+        return repr(v)
+    if kind == BYTES or kind == VECTOR:
+        return v.hex() if isinstance(v, (bytes, bytearray)) else bytes(v).hex()
+    if kind == DATETIME:
+        return v.isoformat(" ")
+    if kind == DECIMAL:
+        return format(v, "f") if isinstance(v, Decimal) else str(v)
+    return str(v)
+
+
+def tsv_rows(rows, kinds) -> bytes:
+    """Rows of ``coerce(..., MYSQL)`` values -> LOAD DATA text (UTF-8 bytes); see the stub."""
+    if isinstance(kinds, str):
+        raise TypeError("kinds must be a sequence of kind codes, not str")
+    ks = tuple(kinds)
+    w = len(ks)
+    codes = []
+    for k in ks:
+        code = next((x for x in KIND_NAMES if k == x), None)
+        if code is None:
+            raise ValueError(f"unknown kind {k!r}")
+        codes.append(code)
+    lines = []
+    for i, row in enumerate(rows):
+        if len(row) != w:
+            raise ValueError(f"row {i}: expected {w} values, got {len(row)}")
+        lines.append("\t".join(["\\N" if v is None else _tsv_value(v, k) for v, k in zip(row, codes)]) + "\n")
+    return "".join(lines).encode("utf-8")

@@ -17,8 +17,8 @@ import os
 import re
 import tempfile
 import weakref
-from decimal import Decimal
 
+import _native
 from _native._pure import params as K
 
 from ..drivers.mysql import INIT_SQL, translate
@@ -26,8 +26,8 @@ from ..errors import BulkLoadError, DataFlowError
 from . import sqlite as generic
 
 PATH = "insert"
+_params = _native.load("params")
 _packets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
 _AT_ROW = re.compile(r"at row (\d+)")
 _DUP = re.compile(r"Duplicate entry '(.*)' for key '([^']+)'", re.S)
 
@@ -115,28 +115,8 @@ async def _insert(ctx, packet):
 
 
 # ----------------------------------------------------------------------------- LOAD DATA path
-def _formatter(kind):
-    if kind == K.STR or kind == K.JSON:
-        return lambda v: v.translate(_ESC)
-    if kind == K.FLOAT:
-        return repr
-    if kind == K.BYTES or kind == K.VECTOR:
-        return lambda v: v.hex() if isinstance(v, (bytes, bytearray)) else bytes(v).hex()
-    if kind == K.DATETIME:
-        return lambda v: v.isoformat(" ")
-    if kind == K.DECIMAL:
-        return lambda v: format(v, "f") if isinstance(v, Decimal) else str(v)
-    return str
-
-
-def _write_file(fh, vals, fmts):
-    lines = []
-    for r in vals:
-        lines.append("\t".join(["\\N" if v is None else f(v) for f, v in zip(fmts, r)]))
-    if lines:
-        fh.write("\n".join(lines))
-        fh.write("\n")
-
+# The file is written by ``_native.params.tsv_rows`` (escaping, hex for bytes, ISO datetimes)
+# straight from the coerced rows: no Python string per value.
 
 async def _connect(drv, local_infile=True):
     import aiomysql
@@ -150,13 +130,12 @@ async def _connect(drv, local_infile=True):
 async def _load_data(ctx):
     table, plan = ctx.table, ctx.plan
     q = table.q
-    fmts = [_formatter(k) for k in plan.kinds]
+    tsv, kinds = _params.tsv_rows, plan.kinds
     fd, path = tempfile.mkstemp(prefix="dataflow_load_", suffix=".tsv")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb") as fh:
             async for start, rows, cols, n in ctx.batches():
-                vals = generic.coerce_batch(ctx, start, rows, cols)
-                _write_file(fh, vals, fmts)
+                fh.write(tsv(generic.coerce_batch(ctx, start, rows, cols), kinds))
         targets, sets = [], []
         for j, (name, k) in enumerate(zip(plan.all_names, plan.kinds)):
             if k in (K.BYTES, K.VECTOR):
