@@ -21,6 +21,9 @@ _SCHEMES = {
     "mongodb": "mongodb", "mongodb+srv": "mongodb",
 }
 
+#: Dialects whose URL names a file path (sqlite:///x.db) rather than a server.
+_FILE_DIALECTS = frozenset({"sqlite"})
+
 #: Keyword arguments the well-known project accepts that mean nothing here: accepted, warned once.
 COMPAT_KWARGS = frozenset({
     "enable_caching", "enable_metrics", "enable_audit", "audit_logging", "connection_pool_size",
@@ -49,11 +52,11 @@ class DatabaseURL:
 
     @property
     def is_memory(self) -> bool:
-        return self.dialect == "sqlite" and self.path == ":memory:"
+        return self.path == ":memory:"
 
     def redacted(self) -> str:
         """The URL with the password replaced, safe for messages and logs."""
-        if self.dialect == "sqlite":
+        if self.path is not None:
             return f"sqlite:///{self.path}"
         auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
         port = f":{self.port}" if self.port else ""
@@ -61,7 +64,7 @@ class DatabaseURL:
 
     def identity(self) -> str:
         """A short string naming this database (used as the default instance name)."""
-        if self.dialect == "sqlite":
+        if self.path is not None:
             return f"sqlite:{self.path}"
         return f"{self.dialect}:{self.host}:{self.port or ''}/{self.database or ''}"
 
@@ -85,7 +88,7 @@ def parse_url(url: str) -> DatabaseURL:
         raise ConfigurationError(
             f"unsupported database URL scheme {scheme!r}{hint} "
             f"(supported: postgresql, postgres, mysql, mariadb, sqlite, mongodb)")
-    if dialect == "sqlite":
+    if dialect in _FILE_DIALECTS:
         if not rest.startswith("/"):
             raise ConfigurationError("SQLite URLs look like sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:")
         path, _, q = rest[1:].partition("?")

@@ -55,13 +55,8 @@ class DataFlow:
         from .dialects import dialect_for
         from .drivers import driver_for
 
-        if self.config.url.dialect == "mongodb":
-            from .errors import UnsupportedFeatureError
-            raise UnsupportedFeatureError(
-                "mongodb:// URLs are not supported by this version (MongoDB support is not built yet); "
-                "use postgresql://, mysql:// or sqlite://")
+        self.driver = driver_for(self.config)  # refuses mongodb:// before any driver check
         self.dialect = dialect_for(self.config.url.dialect)
-        self.driver = driver_for(self.config)
         self._models: dict = {}
         self._tables: dict = {}
         self._nodes: dict = {}

@@ -7,6 +7,11 @@ def driver_for(config):
     from ..config import check_driver
 
     dialect = config.url.dialect
+    if dialect == "mongodb":
+        from ..errors import UnsupportedFeatureError
+        raise UnsupportedFeatureError(
+            "mongodb:// URLs are not supported by this version (MongoDB support is not built yet); "
+            "use postgresql://, mysql:// or sqlite://")
     check_driver(dialect)
     if dialect == "postgresql":
         from .postgresql import PostgreSQLDriver
@@ -17,7 +22,4 @@ def driver_for(config):
     if dialect == "sqlite":
         from .sqlite import SQLiteDriver
         return SQLiteDriver(config)
-    from ..errors import UnsupportedFeatureError
-    raise UnsupportedFeatureError(
-        f"{dialect} URLs are not supported by this version (MongoDB support is not built yet); "
-        "use postgresql://, mysql:// or sqlite://")
+    raise AssertionError(f"no driver for {dialect}")  # parse_url admits no other dialect

@@ -41,7 +41,7 @@ def class_name(table: str) -> str:
 
 
 def _python_type(db, typ: str):
-    if db.dialect.name == "sqlite" and typ.upper() in ("BOOLEAN", "BOOL"):
+    if typ.upper() in ("BOOLEAN", "BOOL"):  # declared boolean on any dialect (SQLite stores INTEGER)
         return bool
     fam = db.dialect.type_family(typ)
     if fam == "numeric" and any(w in typ.upper() for w in ("DATETIME", "TIMESTAMP")):
