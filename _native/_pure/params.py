@@ -408,6 +408,8 @@ _TSV_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "
 
 
 def _tsv_value(v, kind):
+    if type(v) is str and not v.isascii():
+        v.encode("utf-8")   # a lone surrogate raises here, naming its position in the value
     if kind == STR or kind == JSON:
         if type(v) is not str:
             raise TypeError(f"expected str for {KIND_NAMES[kind]}, got {_tname(v)}")
