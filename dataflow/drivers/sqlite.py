@@ -24,6 +24,9 @@ def translate(exc: BaseException) -> BaseException:
         if "UNIQUE" in msg or "PRIMARY KEY" in msg:
             return E.UniqueViolationError(f"unique constraint violated: {msg}", exc)
         return E.IntegrityError(f"constraint violated: {msg}", exc)
+    if "user-defined function raised exception" in msg:
+        return E.QueryError("a $regex failed on SQLite: the pattern is invalid, or matching one value took "
+                            f"longer than {REGEX_TIMEOUT} s (catastrophic backtracking); simplify the pattern", exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
         return E.TransactionConflictError(f"database is locked, retry the transaction: {msg}", exc)
     if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)) and "closed" in msg:
@@ -33,21 +36,36 @@ def translate(exc: BaseException) -> BaseException:
     return E.QueryError(f"SQLite rejected the statement: {msg}", exc)
 
 
+try:  # the `regex` module can stop a runaway (catastrophically backtracking) match
+    import regex as _re_engine
+    _TIMEOUT = {"timeout": 0.25}
+except ImportError:  # pragma: no cover - regex is a core dependency
+    _re_engine = re
+    _TIMEOUT = {}
+
+#: Seconds one REGEXP evaluation may take before the statement fails (with `regex` installed).
+REGEX_TIMEOUT = _TIMEOUT.get("timeout")
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(pattern: str):
     flags = 0
     if pattern.startswith("(?i)"):
-        pattern, flags = pattern[4:], re.IGNORECASE
-    return re.compile(pattern, flags)
+        pattern, flags = pattern[4:], _re_engine.IGNORECASE
+    return _re_engine.compile(pattern, flags)
+
 
 
 def _regexp(pattern, value):
-    """SQLite's REGEXP: ``value REGEXP pattern`` calls regexp(pattern, value)."""
+    """SQLite's REGEXP: ``value REGEXP pattern`` calls regexp(pattern, value).
+
+    It runs in the connection's worker thread, never on the event loop; a match running past
+    REGEX_TIMEOUT raises, which fails the statement instead of stalling the connection."""
     if value is None or pattern is None:
         return None
     if not isinstance(value, str):
         value = str(value)
-    return _compile(pattern).search(value) is not None
+    return _compile(pattern).search(value, **_TIMEOUT) is not None
 
 
 _LEVELS = {None: "BEGIN", "deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE",

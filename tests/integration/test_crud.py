@@ -244,3 +244,27 @@ async def test_query_builder(db, tables):
         Emp.query_builder().where("nope", "$eq", 1)
     with pytest.raises(E.ValidationError):
         Emp.query_builder().order_by("age", "SIDEWAYS")
+
+
+async def test_catastrophic_regex_fails_fast_on_sqlite(tmp_path):
+    """A runaway pattern must not stall the connection: SQLite's REGEXP stops it (typed error);
+    the next statement works at once.  (PostgreSQL and MariaDB bound their own engines.)"""
+    import time
+
+    from dataflow import DataFlow
+
+    db = DataFlow(f"sqlite:///{tmp_path}/rx.db")
+
+    @db.model
+    class Txt:
+        body: str
+
+    try:
+        await db.express.create(Txt, {"body": "a" * 40 + "b"})
+        t0 = time.perf_counter()
+        with pytest.raises(E.QueryError, match="regex"):
+            await db.express.list(Txt, {"body": {"$regex": "^(a|a)*$"}})
+        assert time.perf_counter() - t0 < 5
+        assert await db.express.count(Txt, {"body": {"$regex": "^a+b$"}}) == 1
+    finally:
+        await db.close_async()
