@@ -18,7 +18,8 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from cpython.object cimport PyObject, PyObject_GetItem
 from cpython.unicode cimport (Py_UCS1, Py_UCS2, PyUnicode_1BYTE_DATA, PyUnicode_DATA,
                               PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_New)
@@ -820,6 +821,15 @@ cdef class _Skip(Exception):
     pass
 
 
+cdef object _UNSET = object()
+
+
+cdef inline void _tset(tuple t, Py_ssize_t j, object v) noexcept:
+    """Fill slot ``j`` of a fresh tuple (slots start NULL; a half-filled tuple is safe to free)."""
+    Py_INCREF(v)
+    PyTuple_SET_ITEM(t, j, v)
+
+
 def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, shapes=None):
     """Source items + a per-column plan -> list of coerced row tuples; see the stub."""
     cdef tuple ks, srcs, defs, shp = None
@@ -880,11 +890,12 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
             fill[j] = 0 if df is None else (1 if df[0] == "value" else 2)
             fills.append(None if df is None else df[1])
         fv = tuple(fills)
+        consts = [_UNSET] * ncols
         i = start
         n = len(<list>items)
         while i < n:
             item = <object>PyList_GET_ITEM(items, i)
-            vals = [None] * ncols
+            row = PyTuple_New(ncols)
             try:
                 if width >= 0:
                     if type(item) is not tuple or PyTuple_GET_SIZE(item) != width:
@@ -898,11 +909,17 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                                 if sh is not None and type(v) not in <tuple>sh:
                                     raise _Skip()
                         elif fill[j] == 1:
-                            v = <object>PyTuple_GET_ITEM(fv, j)
+                            # a constant is coerced once per call (coerce is pure)
+                            c = <object>PyList_GET_ITEM(consts, j)
+                            if c is _UNSET:
+                                v = <object>PyTuple_GET_ITEM(fv, j)
+                                c = None if v is None else _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                                consts[j] = c
+                            _tset(row, j, c)
+                            continue
                         else:
                             v = (<object>PyTuple_GET_ITEM(fv, j))()
-                        if v is not None:
-                            vals[j] = _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                        _tset(row, j, None if v is None else _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d))
                 else:
                     if type(item) is not dict:
                         raise _Skip()
@@ -916,6 +933,13 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                             v = <object>PyTuple_GET_ITEM(fv, j)
                             if fill[j] == 2:
                                 v = v()
+                            else:
+                                c = <object>PyList_GET_ITEM(consts, j)
+                                if c is _UNSET:
+                                    c = None if v is None else _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                                    consts[j] = c
+                                _tset(row, j, c)
+                                continue
                         else:
                             found += 1
                             v = <object>hit
@@ -923,13 +947,12 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                                 sh = <object>PyTuple_GET_ITEM(shp, j)
                                 if sh is not None and type(v) not in <tuple>sh:
                                     raise _Skip()
-                        if v is not None:
-                            vals[j] = _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d)
+                        _tset(row, j, None if v is None else _coerce(v, <object>PyTuple_GET_ITEM(ks, j), kc[j], d))
                     if found != len(<dict>item):
                         raise _Skip()
             except Exception:
                 break
-            out.append(tuple(vals))
+            out.append(row)
             i += 1
     finally:
         PyMem_Free(kc)

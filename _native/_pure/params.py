@@ -363,11 +363,19 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
             raise _Skip
         return v
 
+    consts = {}
+
     def filled(j):
+        """-> the coerced default of column j (a constant is coerced once per call)."""
         df = defs[j]
         if df is None:
             raise _Skip
-        return df[1]() if df[0] == "call" else df[1]
+        if df[0] == "call":
+            v = df[1]()
+            return None if v is None else coerce(v, ks[j], d)
+        if j not in consts:
+            consts[j] = None if df[1] is None else coerce(df[1], ks[j], d)
+        return consts[j]
 
     out = []
     i, n = start, len(items)
@@ -379,7 +387,10 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                 if type(item) is not tuple or len(item) != width:
                     raise _Skip
                 for j in range(ncols):
-                    v = taken(j, item[srcs[j]]) if srcs[j] is not None else filled(j)
+                    if srcs[j] is None:
+                        vals.append(filled(j))
+                        continue
+                    v = taken(j, item[srcs[j]])
                     vals.append(None if v is None else coerce(v, ks[j], d))
             else:
                 if type(item) is not dict:
@@ -389,10 +400,10 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                     k = srcs[j]
                     v = missing if k is None else item.get(k, missing)
                     if v is missing:
-                        v = filled(j)
-                    else:
-                        found += 1
-                        v = taken(j, v)
+                        vals.append(filled(j))
+                        continue
+                    found += 1
+                    v = taken(j, v)
                     vals.append(None if v is None else coerce(v, ks[j], d))
                 if found != len(item):
                     raise _Skip
