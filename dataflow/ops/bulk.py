@@ -113,7 +113,7 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     V.check_int(batch_size, "batch_size", minimum=1, maximum=1_000_000)
     records = _records(records, label)
     conflict = _conflict_cols(table, conflict_on, label)
-    if not return_ids and _copy_path(table):
+    if not return_ids and _loader_path(table, conflict_resolution):
         return await _copy_write(table, records, batch_size, conflict_resolution, conflict_on, update_cols,
                                  atomic, label)
     now = utcnow()
@@ -191,11 +191,16 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     return out
 
 
-def _copy_path(table) -> bool:
-    """PostgreSQL without vector columns: bulk writes go through COPY BINARY (dataflow.bulk.copy)."""
-    from ..bulk import copy
+def _loader_path(table, mode) -> bool:
+    """Bulk writes that the ETL loader (dataflow.bulk) does faster with the same semantics:
+    PostgreSQL without vector columns (COPY BINARY, every conflict mode), and plain inserts on
+    SQLite (planned coercion + one executemany per batch).  The rest stays here."""
+    from ..bulk import copy, sqlite
     from ..bulk.load import _backend
-    return _backend(table.dialect) is copy and copy.supports(table)
+    backend = _backend(table.dialect)
+    if backend is copy:
+        return copy.supports(table)
+    return backend is sqlite and mode == "error"
 
 
 async def _copy_write(table, records, batch_size, mode, conflict_on, update_cols, atomic, label):
