@@ -1,5 +1,8 @@
 # Included by params.pyx (one compilation unit): driver values -> Python values, row decoding.
 
+cdef object _py_float = float
+
+
 # -- decode --------------------------------------------------------------------------------------
 cdef object _decode_decimal(object value, int d):
     if type(value) is not _Decimal:
@@ -59,7 +62,8 @@ cdef object _decode(object value, int kc, int d):
     if kc == K_FLOAT:
         if t is float:
             return value
-        return float(value)
+        # the builtin called as an object: Cython's inlined float() words its errors differently
+        return _py_float(value)
     if kc == K_BYTES:
         return bytes(value) if t is not bytes else value
     if kc == K_VECTOR:
