@@ -317,11 +317,3 @@ def _unique_name(name: str, db, explicit: bool) -> str:
 def _missing():
     from .types import MISSING
     return MISSING
-
-
-class _null:
-    async def __aenter__(self):
-        return None
-
-    async def __aexit__(self, *exc):
-        return False

@@ -93,7 +93,6 @@ async def _insert(ctx, packet):
                     flat = [v for r in group for v in r]
                     affected += await conn.execute(sql_for(len(group)), flat)
         except DataFlowError as exc:
-            m = _AT_ROW.search(str(exc))
             raise await generic.locate(conn, sql1, vals, start, plan, exc) from exc
         if counting:
             return await generic._count(conn, ctx.table) - before

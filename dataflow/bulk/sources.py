@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import itertools
 import os
-import sys
 
 import orjson
 

@@ -33,7 +33,6 @@ class SQLiteDialect(Dialect):
     select_for_update = ""  # the single connection is already exclusive in a transaction
 
     def id_column(self, model) -> str:
-        f = model.fields["id"]
         if model.id_auto:
             return f'{self.quote("id")} INTEGER PRIMARY KEY'
         return f'{self.quote("id")} TEXT PRIMARY KEY NOT NULL'

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import warnings
 
-from ..errors import ConfigurationError, DatabaseError, IntegrityError, TransactionConflictError, ValidationError
+from ..errors import ConfigurationError, DatabaseError, IntegrityError, ValidationError
 from . import history
 from .diff import build_plan, desired_columns
 from .discover import discover

@@ -14,7 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from _native._pure import params as K
 
 from ..errors import ConfigurationError
 from ..types import MISSING
@@ -209,7 +208,7 @@ class _TableDiff:
 
     # -- the walk -------------------------------------------------------------------------------
     def run(self) -> list:
-        m, d, q, t = self.m, self.d, self.q, self.t
+        m, d, t = self.m, self.d, self.t
         want = desired_columns(m, d)
         renames = model_renames(m)
         missing = [n for n in want if n not in self.state.columns]

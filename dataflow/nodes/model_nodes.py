@@ -13,7 +13,7 @@ from ..ops import bulk_edit
 from ..ops.bulk import bulk_write
 from ..ops.upsert import upsert
 from . import registry
-from .base import Node, Param, RunContext
+from .base import Node, RunContext
 
 COMMON = ("db_instance", "model_name")
 OPERATIONS = ("Create", "Read", "Update", "Delete", "List", "Count", "Upsert",
