@@ -182,7 +182,7 @@ class Workflow:
         set_(self, "_frozen", True)
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"Workflow is immutable; change the WorkflowBuilder and build() again")
+        raise AttributeError("Workflow is immutable; change the WorkflowBuilder and build() again")
 
     def __delattr__(self, name):
         raise AttributeError("Workflow is immutable")
