@@ -19,6 +19,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from dataflow.testing.fixtures import pgvector_server  # noqa: F401  (a fixture)
 from tests.native.conftest import impl, load_impl  # noqa: F401  (impl is a fixture)
 
 asyncpg = pytest.importorskip("asyncpg")
@@ -44,9 +45,9 @@ def server():
     return URL
 
 
-def run(coro_fn):
+def run(coro_fn, url=None):
     async def main():
-        conn = await asyncpg.connect(URL)
+        conn = await asyncpg.connect(url or URL)
         try:
             return await coro_fn(conn)
         finally:
@@ -296,14 +297,13 @@ def test_vector_layout_hand_computed(impl):
     assert m.encode_rows([([1.0, -2, 0.25],)], ["vector"]) == m.HEADER + VECTOR_EXPECTED + m.TRAILER
 
 
-def test_vector_server(server, impl):
+def test_vector_server(pgvector_server, impl):
+    """Golden bytes and a round trip against a PostgreSQL with pgvector (started in a temp dir
+    by dataflow.testing, or DATAFLOW_TEST_PGVECTOR_URL)."""
     m = load_impl("copybin", impl)
 
     async def go(conn):
-        try:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except asyncpg.PostgresError as exc:
-            return f"pgvector extension not available on this server ({exc.__class__.__name__}: {exc})"
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         expected = await server_copy(conn, "SELECT '[1,-2,0.25]'::vector")
         name = table_name()
         await conn.execute(f"CREATE TEMP TABLE {name} (v vector(3))")
@@ -314,9 +314,7 @@ def test_vector_server(server, impl):
             return expected, text
         finally:
             await conn.execute(f"DROP TABLE IF EXISTS {name}")
-    result = run(go)
-    if isinstance(result, str):
-        pytest.skip(result + "; the byte layout is checked by test_vector_layout_hand_computed")
+    result = run(go, pgvector_server)
     expected, text = result
     assert expected == m.HEADER + VECTOR_EXPECTED + m.TRAILER
     assert text == "[1,-2,0.25]"
