@@ -276,6 +276,17 @@ class DataFlow:
         """Write ``model``'s rows to a CSV/JSONL/Parquet file; see dataflow.bulk.load.export."""
         from .bulk.load import export; return await export(self, model, path, **opts)  # noqa: E702
 
+    # -- testing helpers (dataflow.testing.helpers) ----------------------------------------------
+    def test_create(self, model, **fields):
+        """Create a row and return it with attribute access: ``db.test_create(User, name="x").name``."""
+        from .testing.helpers import test_create
+        return run_sync(test_create(self, model, fields))
+
+    def test_reset(self) -> None:
+        """Delete every row of every model's table (for isolation between tests)."""
+        from .testing.helpers import test_reset
+        run_sync(test_reset(self))
+
     async def close_async(self) -> None:
         await self.driver.close()
         from .nodes.registry import unregister_owner

@@ -78,8 +78,9 @@ async def _load(ctx, con, batches, types, base):
             action = "DO NOTHING"
         else:
             action = "DO UPDATE SET " + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in ctx.update_cols)
+        on_conflict = f"ON CONFLICT ({target})" if target else "ON CONFLICT"  # no target: any unique key
         sql = (f"WITH ins AS (INSERT INTO {table.qtable} ({cols}) SELECT {cols} FROM {q(stage)} "
-               f"ON CONFLICT ({target}) {action} RETURNING (xmax = 0) AS fresh) "
+               f"{on_conflict} {action} RETURNING (xmax = 0) AS fresh) "
                f"SELECT count(*) FILTER (WHERE fresh), count(*) FROM ins")
         try:
             fresh, affected = await con.fetchrow(sql)

@@ -79,9 +79,9 @@ def _backend(dialect):
     return {"postgresql": copy, "mysql": mysql, "sqlite": sqlite}[dialect.name]
 
 
-def conflict_columns(table, conflict_on, label):
+def conflict_columns(table, conflict_on, label, mode=None):
     from ..ops.bulk import _conflict_cols
-    return _conflict_cols(table, conflict_on, label)
+    return _conflict_cols(table, conflict_on, label, mode)
 
 
 async def load_table(table, source, *, batch_size=None, conflict_resolution="error", conflict_on=None,
@@ -98,7 +98,8 @@ async def load_table(table, source, *, batch_size=None, conflict_resolution="err
         raise ValidationError(f"{label}: batch_size must be an int between 1 and 10000000, got {batch_size!r}")
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValidationError(f"{label}: timeout must be a positive number of seconds")
-    conflict = conflict_columns(table, conflict_on, label) if conflict_resolution != "error" else ["id"]
+    conflict = (conflict_columns(table, conflict_on, label, conflict_resolution)
+                if conflict_resolution != "error" else ["id"])
     t0 = time.perf_counter()
     if hasattr(source, "__aiter__") and not isinstance(source, Source):
         src = await open_async_source(source)

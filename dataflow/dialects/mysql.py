@@ -65,7 +65,8 @@ class MySQLDialect(Dialect):
         if update:
             sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in update)
         else:  # "skip": a no-op assignment keeps the existing row and reports 0 affected
-            sets = f"{self.quote(conflict[0])} = {self.quote(conflict[0])}"
+            key = self.quote(conflict[0] if conflict else "id")
+            sets = f"{key} = {key}"
         return sql + f" ON DUPLICATE KEY UPDATE {sets}"
 
     # -- migrations and discovery --------------------------------------------------------------

@@ -38,8 +38,8 @@ class PostgreSQLDialect(Dialect):
         if update:
             sets = ", ".join(f"{self.quote(c)} = EXCLUDED.{self.quote(c)}" for c in update)
             sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
-        else:
-            sql += f" ON CONFLICT ({target}) DO NOTHING"
+        else:  # an empty target skips a conflict on any unique key
+            sql += f" ON CONFLICT ({target}) DO NOTHING" if target else " ON CONFLICT DO NOTHING"
         if returning:
             sql += " RETURNING *, (xmax = 0) AS __inserted"
         return sql

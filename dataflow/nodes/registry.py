@@ -16,6 +16,8 @@ from ..errors import WorkflowError
 # name -> list of (owner name, weakref to class); newest last.
 _REGISTRY: dict[str, list[tuple[str | None, "weakref.ref"]]] = {}
 _ALIASES = {"GetNode": "ReadNode"}
+#: Built-in nodes whose module is imported on first use (keeps `import dataflow` light).
+_BUILTIN_MODULES = {"VectorSearchNode": "dataflow.vector.nodes", "CreateVectorIndexNode": "dataflow.vector.nodes"}
 
 
 def register(cls: type, name: str | None = None, owner: str | None = None) -> None:
@@ -62,6 +64,11 @@ def resolve(name: str, db_instance: str | None = None) -> type:
     if not isinstance(name, str) or not name:
         raise WorkflowError(f"node type must be a non-empty string or a Node class, not {name!r}")
     cls = _lookup(name, db_instance)
+    if cls is None and name in _BUILTIN_MODULES:
+        import importlib
+
+        importlib.import_module(_BUILTIN_MODULES[name])
+        cls = _lookup(name, db_instance)
     if cls is None:
         for alias, target in _ALIASES.items():
             if name.endswith(alias):

@@ -115,7 +115,7 @@ async def _run_scoped(ctx: RunContext, thunk):
             _CURRENT.reset(token)
 
 
-def _resolve_db(db_instance):
+def _resolve_db(db_instance, workflow=None):
     from ..engine import _LIVE, DataFlow
 
     if isinstance(db_instance, DataFlow):
@@ -128,6 +128,12 @@ def _resolve_db(db_instance):
     live = list(_LIVE.values())
     if len(live) == 1:
         return live[0]
+    if workflow is not None:
+        # the one database every model node of this workflow uses
+        dbs = {id(t.db): t.db for spec in workflow.nodes.values()
+               if (t := getattr(spec.node_class, "table", None)) is not None}
+        if len(dbs) == 1:
+            return next(iter(dbs.values()))
     raise ValidationError(
         f"TransactionScopeNode needs 'database' (the DataFlow name) when {len(live)} DataFlow instances "
         f"are open ({', '.join(_LIVE) or 'none'})")
@@ -161,7 +167,7 @@ class TransactionScopeNode(Node):
 
     async def run(self, ctx: RunContext, database=None, db_instance=None, isolation_level=None,
                   rollback_on_error=True, timeout=None, **_ignored):
-        db = _resolve_db(database if database is not None else db_instance)
+        db = _resolve_db(database if database is not None else db_instance, ctx.state.get("workflow"))
         reg = ctx.state.get(_STATE)
         if reg is None:
             reg = ctx.state[_STATE] = _Scopes()

@@ -29,8 +29,12 @@ def _records(data, label):
     return list(data)
 
 
-def _conflict_cols(table, conflict_on, label):
+def _conflict_cols(table, conflict_on, label, mode=None):
+    """The conflict target.  ``skip`` with no explicit ``conflict_on`` skips a conflict on any
+    unique key (an empty target: ON CONFLICT DO NOTHING); ``update`` defaults to ``id``."""
     m = table.model
+    if conflict_on is None and mode == "skip":
+        return []
     if conflict_on is None:
         return ["id"]
     cols = [conflict_on] if isinstance(conflict_on, str) else list(conflict_on)
@@ -112,7 +116,7 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
         raise ValidationError(f"{label}: conflict_resolution must be one of {CONFLICT_MODES}, got {conflict_resolution!r}")
     V.check_int(batch_size, "batch_size", minimum=1, maximum=1_000_000)
     records = _records(records, label)
-    conflict = _conflict_cols(table, conflict_on, label)
+    conflict = _conflict_cols(table, conflict_on, label, conflict_resolution)
     if not return_ids and _loader_path(table, conflict_resolution):
         return await _copy_write(table, records, batch_size, conflict_resolution, conflict_on, update_cols,
                                  atomic, label)

@@ -147,7 +147,9 @@ class _Runtime:
             ctx = RunContext(run_id, {} if inputs is _EMPTY else inputs, {}, spec.node_id, spec.dependencies, [])
         else:
             spec = None
-            ctx = RunContext(run_id, {} if inputs is _EMPTY else inputs, {}, None, frozenset(), [])
+            # multi-node runs expose the workflow to nodes that need to see the graph (a
+            # transaction scope infers its database from the model nodes it serves)
+            ctx = RunContext(run_id, {} if inputs is _EMPTY else inputs, {"workflow": wf}, None, frozenset(), [])
         try:
             if spec is not None:
                 failed = False

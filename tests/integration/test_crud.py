@@ -268,3 +268,24 @@ async def test_catastrophic_regex_fails_fast_on_sqlite(tmp_path):
         assert await db.express.count(Txt, {"body": {"$regex": "^a+b$"}}) == 1
     finally:
         await db.close_async()
+
+
+async def test_bulk_skip_without_conflict_on_skips_any_unique_key(db, tables):
+    """conflict_resolution="skip" with no conflict_on skips rows that collide on any unique key
+    (here email, also within one batch); with conflict_on it skips only that key."""
+    @db.model
+    class Sub:
+        __tablename__ = tables("subs")
+        email: str
+        __dataflow__ = {"unique": ["email"]}
+
+    await db.express.create(Sub, {"email": "a@x"})
+    res = await db.express.bulk_create(Sub, [{"email": "a@x"}, {"email": "b@x"}, {"email": "b@x"}],
+                                       conflict_resolution="skip")
+    assert (res["inserted"], res["skipped"]) == (1, 2)
+    assert await db.express.count(Sub) == 2
+    res = await db.express.bulk_create(Sub, [{"email": "c@x"}, {"email": "a@x"}], conflict_resolution="skip",
+                                       conflict_on=["email"])
+    assert (res["inserted"], res["skipped"]) == (1, 1)
+    rep = await db.load(Sub, [{"email": "d@x"}, {"email": "c@x"}], conflict_resolution="skip", progress=False)
+    assert rep["skipped"] == 1 and await db.express.count(Sub) == 4
