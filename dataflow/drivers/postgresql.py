@@ -154,6 +154,9 @@ class PostgreSQLDriver(Driver):
         super().__init__(config)
         self._pools: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._lock: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        #: ``async f(connection)`` run on every new pooled connection, in order (e.g. codecs
+        #: such as pgvector's); add to it, then ``await pool.expire_connections()`` to renew.
+        self.connection_setup: list = []
         self.pool_size: int | None = config.pool_size
 
     def _connect_kwargs(self) -> dict:
@@ -198,7 +201,8 @@ class PostgreSQLDriver(Driver):
                     size = self.pool_size = await self._size()
                     p = await asyncpg.create_pool(**self._connect_kwargs(), min_size=1, max_size=size,
                                                   max_inactive_connection_lifetime=self.config.pool_recycle,
-                                                  timeout=self.config.pool_timeout, command_timeout=None)
+                                                  timeout=self.config.pool_timeout, command_timeout=None,
+                                                  init=self._setup_connection)
                 except E.DataFlowError:
                     raise
                 except Exception as exc:
@@ -206,6 +210,10 @@ class PostgreSQLDriver(Driver):
                         f"cannot connect to PostgreSQL at {self.url.redacted()}: {exc}", exc) from exc
                 self._pools[loop] = p
         return p
+
+    async def _setup_connection(self, con) -> None:
+        for hook in list(self.connection_setup):
+            await hook(con)
 
     async def _acquire(self, p):
         try:

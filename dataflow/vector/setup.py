@@ -37,29 +37,11 @@ async def _install_codec(db, schema: str) -> bool:
         await pgcodec.register(con, schema)
 
     drv = db.driver
-    hooks = getattr(drv, "connection_setup", None)
-    if isinstance(hooks, list):           # the driver's own hook, when it offers one
-        if not any(getattr(h, "_dataflow_vector", False) for h in hooks):
-            setup._dataflow_vector = True
-            hooks.append(setup)
-        pool = await drv.pool()
-    else:
-        # asyncpg runs a pool's ``init`` on each new connection; chain ours onto it.
-        # TODO(drivers): replace with a public connection-setup hook on PostgreSQLDriver.
-        pool = await drv.pool()
-        prev = getattr(pool, "_init", None)
-        if getattr(prev, "_dataflow_vector", False):
-            return True
-        if not hasattr(pool, "_init"):
-            return False
-
-        async def chained(con, prev=prev):
-            if prev is not None:
-                await prev(con)
-            await setup(con)
-
-        chained._dataflow_vector = True
-        pool._init = chained
+    hooks = drv.connection_setup       # run by the driver on every new pooled connection
+    if not any(getattr(h, "_dataflow_vector", False) for h in hooks):
+        setup._dataflow_vector = True
+        hooks.append(setup)
+    pool = await drv.pool()
     # Connections opened before the extension existed decoded nothing as ``vector``: renew them.
     await pool.expire_connections()
     return True
