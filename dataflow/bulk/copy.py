@@ -25,9 +25,17 @@ PG_TYPES = {K.INT: "int8", K.FLOAT: "float8", K.BOOL: "bool", K.STR: "text", K.B
 _LINE = re.compile(r"\bCOPY [^,]+, line (\d+)")
 
 
+def _pg_type(table, kind) -> str | None:
+    """The COPY type of a column: vectors need pgvector's ``vector`` column (known once the
+    database is initialized); a BYTEA vector column keeps the INSERT path."""
+    if kind == K.VECTOR:
+        return "vector" if table.db.vector_backend == "pgvector" else None
+    return PG_TYPES.get(kind)
+
+
 def supports(table) -> bool:
-    """COPY BINARY needs an encoder for every column type (vectors go through INSERT)."""
-    return all(k in PG_TYPES for k in table.model.kinds)
+    """COPY BINARY needs an encoder for every column type."""
+    return all(_pg_type(table, k) is not None for k in table.model.kinds)
 
 
 async def run(ctx):
@@ -37,7 +45,7 @@ async def run(ctx):
         inserted, skipped, _ = await generic.run(ctx)
         return inserted, skipped, "insert"
     drv = table.db.driver
-    types = [PG_TYPES[k] for k in ctx.plan.kinds]
+    types = [_pg_type(table, k) for k in ctx.plan.kinds]
     ctx.plan.serialize_json = True
     inserted = skipped = 0
     if ctx.atomic:
