@@ -17,6 +17,11 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+try:  # part of the package (python -m benchmarks) or run as a script
+    from .timing import median_of as _median
+except ImportError:  # pragma: no cover
+    from timing import median_of as _median
+
 N = 100_000
 TYPES = ["int8", "text", "text", "int4", "float8", "bool", "timestamptz", "jsonb"]
 GROUP = "copybin encode 100k×8"
@@ -42,16 +47,6 @@ def make_columns(rows: list[tuple]) -> list:
     cols[4] = np.asarray(cols[4], dtype=np.float64)
     cols[5] = np.asarray(cols[5], dtype=np.bool_)
     return cols
-
-
-def _median(fn, repeats: int) -> float:
-    fn()  # warm-up: first-touch page faults of a fresh multi-MB buffer are not the steady state
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 async def _server_cases(rows, encoded: bytes, native, repeats: int) -> list[dict]:

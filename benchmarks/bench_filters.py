@@ -9,8 +9,10 @@ when it is built (as production does) and says which coerce it used.
 
 from __future__ import annotations
 
-import statistics
-import time
+try:  # part of the package (python -m benchmarks) or run as a script
+    from .timing import per_call as _per_call
+except ImportError:  # pragma: no cover
+    from timing import per_call as _per_call
 
 GROUP = "filter compile (reference 5-predicate + $or)"
 BASE = "SQLAlchemy Core select().where().compile(postgresql)"
@@ -19,27 +21,6 @@ REFERENCE = {"age": {"$gte": 18}, "status": {"$in": ["active", "premium"]}, "nam
 TEMPLATES = {"like": "{c} LIKE {p}", "ilike": "{c} ILIKE {p}", "regex": "{c} ~ {p}",
              "iregex": "{c} ~* {p}", "json_contains": "{c} @> {p}::jsonb",
              "in_array": "{c} = ANY({p})", "nin_array": "NOT ({c} = ANY({p}))"}
-
-
-def _per_call(fn, quick: bool) -> float:
-    """Median seconds per call over batches sized to ~10 ms (quick) / ~50 ms each."""
-    fn()
-    n, t = 1, 0.0
-    target = 0.01 if quick else 0.05
-    while t < target / 4:
-        n *= 4
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        t = time.perf_counter() - t0
-    n = max(1, int(n * target / t))
-    samples = []
-    for _ in range(7 if quick else 21):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - t0) / n)
-    return statistics.median(samples)
 
 
 def _spec(mod, params_mod):

@@ -10,8 +10,11 @@ returns them: bool ints, ISO datetime strings, JSON text.  Ratios use the twin a
 from __future__ import annotations
 
 import datetime as _dt
-import statistics
-import time
+
+try:  # part of the package (python -m benchmarks) or run as a script
+    from .timing import per_call as _per_call
+except ImportError:  # pragma: no cover
+    from timing import per_call as _per_call
 
 GROUP_COERCE = "params coerce_row (8 cols)"
 GROUP_DECODE = "params decode_rows 1k rows sqlite"
@@ -23,27 +26,6 @@ def _row():
     return [12345, "Alice Example", "alice@example.com", 42, 3.75, True,
             _dt.datetime(2024, 5, 17, 12, 34, 56, 789012, tzinfo=_dt.timezone.utc),
             {"tags": ["a", "b"], "plan": "pro", "score": 7, "beta": False}]
-
-
-def _per_call(fn, quick: bool) -> float:
-    """Median seconds per call over batches sized to ~10 ms (quick) / ~50 ms each."""
-    fn()
-    n, t = 1, 0.0
-    target = 0.01 if quick else 0.05
-    while t < target / 4:
-        n *= 4
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        t = time.perf_counter() - t0
-    n = max(1, int(n * target / t))
-    samples = []
-    for _ in range(7 if quick else 21):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - t0) / n)
-    return statistics.median(samples)
 
 
 def run(quick: bool) -> list[dict]:

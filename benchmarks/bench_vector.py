@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 N, DIM, K, SEED = 100_000, 384, 10, 20240601
 TWIN_ROWS = {True: 200, False: 1000}
@@ -55,17 +53,12 @@ for metric, group in cases.items():
 print(json.dumps(out))
 """
 
+try:  # part of the package (python -m benchmarks) or run as a script
+    from .timing import median_of as _median
+except ImportError:  # pragma: no cover
+    from timing import median_of as _median
+
 BASELINES = {"cosine": "numpy, norms precomputed", "l2": "numpy, |m|^2 precomputed", "ip": "numpy, -(M @ q)"}
-
-
-def _median(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def _numpy_single_thread(reps):

@@ -18,17 +18,12 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+try:  # part of the package (python -m benchmarks) or run as a script
+    from .timing import median_of as _median
+except ImportError:  # pragma: no cover
+    from timing import median_of as _median
+
 N, DIM, K, SEED = 100_000, 384, 10, 20240601
-
-
-def _median(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 async def _amedian(fn, reps):

@@ -78,3 +78,37 @@ def is_unreachable(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def median_of(fn: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``repeats`` single calls, after one warm-up call (first-touch page
+    faults, lazy imports and statement caches are not the steady state)."""
+    fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def per_call(fn: Callable[[], object], quick: bool) -> float:
+    """Median seconds per call of a microsecond-scale ``fn``, over batches sized to ~10 ms
+    (quick) / ~50 ms each, so timer resolution and loop overhead stay negligible."""
+    fn()
+    n, t = 1, 0.0
+    target = 0.01 if quick else 0.05
+    while t < target / 4:
+        n *= 4
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        t = time.perf_counter() - t0
+    n = max(1, int(n * target / t))
+    samples = []
+    for _ in range(7 if quick else 21):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - t0) / n)
+    return statistics.median(samples)

@@ -43,6 +43,19 @@ async def finish(coro):
     return await asyncio.shield(task)
 
 
+#: The standard isolation levels, as the SQL both server dialects spell them.
+ISOLATION_LEVELS = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
+                    "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
+
+
+def isolation_sql(level) -> str:
+    """'Read Committed' / 'read-committed' / 'read_committed' -> 'READ COMMITTED'."""
+    key = str(level).lower().replace(" ", "_").replace("-", "_")
+    if key not in ISOLATION_LEVELS:
+        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(ISOLATION_LEVELS)}")
+    return ISOLATION_LEVELS[key]
+
+
 class Conn:
     """One connection in use (inside a transaction, or borrowed for several statements).
 

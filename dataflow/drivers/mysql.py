@@ -15,17 +15,13 @@ import re
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver, Pool, finish, touches_session
+from .base import Conn, Driver, Pool, finish, isolation_sql, touches_session
 
 INIT_SQL = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
             "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'")
 _CONN_ERRNOS = {2002, 2003, 2006, 2013, 2055, 1927, 1040, 1053, 4031}
 _CONFLICT_ERRNOS = {1213, 1205}
 _COM_RESET_CONNECTION = 0x1F
-_ISOLATION = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
-              "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
-
-
 def _code(exc) -> int | None:
     return exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else None
 
@@ -62,13 +58,6 @@ def translate(exc: BaseException, unknown: bool = False) -> BaseException:
     if isinstance(exc, asyncio.TimeoutError):
         return E.DatabaseConnectionError("timed out waiting for a MySQL connection; raise pool_size or pool_timeout", exc)
     return E.QueryError(f"MySQL rejected the statement: {msg}", exc)
-
-
-def _isolation(level: str) -> str:
-    key = str(level).lower().replace(" ", "_").replace("-", "_")
-    if key not in _ISOLATION:
-        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(_ISOLATION)}")
-    return _ISOLATION[key]
 
 
 class _MyConn(Conn):
@@ -291,7 +280,7 @@ class MySQLDriver(Driver):
 
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> _MyConn:
-        stmts = ([f"SET TRANSACTION ISOLATION LEVEL {_isolation(isolation)}"] if isolation else []) + ["BEGIN"]
+        stmts = ([f"SET TRANSACTION ISOLATION LEVEL {isolation_sql(isolation)}"] if isolation else []) + ["BEGIN"]
         for attempt in (0, 1):
             p, c = await self._take()
             c.in_tx = True

@@ -13,13 +13,9 @@ import contextlib
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver, finish
+from .base import Conn, Driver, finish, isolation_sql
 
 _CONN_CODES_PREFIX = ("08", "57P")  # connection exceptions, admin shutdown / crash
-_ISOLATION = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
-              "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
-
-
 def _is_conn_error(exc: BaseException) -> bool:
     import asyncpg
 
@@ -91,13 +87,6 @@ def translate(exc: BaseException, unknown: bool = False) -> BaseException:
     if isinstance(exc, asyncio.TimeoutError):
         return E.DatabaseConnectionError("timed out waiting for a PostgreSQL connection; raise pool_size or pool_timeout", exc)
     return E.QueryError(f"PostgreSQL rejected the statement: {msg}", exc)
-
-
-def isolation_sql(level: str) -> str:
-    key = str(level).lower().replace(" ", "_").replace("-", "_")
-    if key not in _ISOLATION:
-        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(_ISOLATION)}")
-    return _ISOLATION[key]
 
 
 class _PgConn(Conn):
