@@ -14,6 +14,7 @@ from .config import build_config
 from .errors import ConfigurationError, DataFlowError, ModelDefinitionError, ValidationError
 from .express import Express, ExpressSync
 from .models.model import build_model
+from .types import MISSING
 from .nodes import transaction_nodes as _transaction_nodes  # noqa: F401  (registers built-in nodes)
 
 
@@ -127,7 +128,7 @@ class DataFlow:
 
         info = self._table(name).model
         return {n: {"type": KIND_NAMES[f.kind], "nullable": f.nullable, "required": f.required,
-                    "default": None if f.default is _missing() else f.default, "managed": f.managed}
+                    "default": None if f.default is MISSING else f.default, "managed": f.managed}
                 for n, f in info.fields.items()}
 
     def list_tables(self) -> list[str]:
@@ -323,8 +324,3 @@ def _unique_name(name: str, db, explicit: bool) -> str:
         name = f"{name}#{i}"
     _LIVE[name] = db
     return name
-
-
-def _missing():
-    from .types import MISSING
-    return MISSING

@@ -237,7 +237,8 @@ async def _fetch_ids(drv, sql, batch):
 
 
 async def _ids_after(table, prepared):
-    """MySQL has no RETURNING: explicit ids are known; auto ids are read back per batch."""
+    """MySQL has no RETURNING: only ids the records carried are known here, so auto-increment
+    ids are not returned on that path (see the closing note; a lastrowid-per-batch read is the fix)."""
     ids = []
     for names, items in prepared.items():
         if "id" in names:
