@@ -25,13 +25,11 @@ class Dialect:
     ident_limit = 63
     supports_returning = True     # INSERT/UPDATE ... RETURNING
     supports_update_returning = True
-    supports_array_in = False
     json_contains_mode = 0
     like_escape_literal = None
     filter_templates: dict = {}
     type_map: dict = {}
     select_for_update = " FOR UPDATE"
-    transactional_ddl = True      # DDL can run inside a transaction (MySQL commits implicitly)
     #: largest number of bound parameters one statement may carry
     max_params = 32766
 

@@ -31,7 +31,6 @@ class MySQLDialect(Dialect):
                 K.BYTES: "LONGBLOB", K.DATETIME: "DATETIME(6)", K.DATE: "DATE",
                 K.DECIMAL: "DECIMAL(65,30)", K.UUID: "CHAR(36)", K.JSON: "JSON", K.VECTOR: "LONGBLOB"}
     no_limit = "18446744073709551615"
-    transactional_ddl = False
     collation = "utf8mb4_nopad_bin"
 
     def column_type(self, f, indexed: bool) -> str:

@@ -13,7 +13,6 @@ class PostgreSQLDialect(Dialect):
     paramstyle = "$"
     quote_char = '"'
     ident_limit = 63
-    supports_array_in = True
     json_contains_mode = 0
     max_params = 32767
     filter_templates = {
