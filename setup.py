@@ -11,7 +11,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-NATIVE_MODULES = ["filters", "params", "copybin", "vector"]
+NATIVE_MODULES = ["filters", "params", "copybin", "vector", "sqlitebulk"]
 REQUIRE = os.environ.get("DATAFLOW_REQUIRE_NATIVE", "").lower() in ("1", "true", "yes", "on")
 
 

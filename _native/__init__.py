@@ -14,7 +14,7 @@ import os
 
 #: Must agree with NATIVE_MODULES in setup.py, the .pyx files, _pure/ and the .pyi stubs
 #: (tests/native/test_module_lists.py checks it).
-MODULES = ("filters", "params", "copybin", "vector")
+MODULES = ("filters", "params", "copybin", "vector", "sqlitebulk")
 
 
 def _truthy(name: str) -> bool:

@@ -161,7 +161,7 @@ async def _sqlite(n, repeats):
         await raw.executemany(sql, native_rows)
         await raw.execute("COMMIT")
 
-    res = await _timed({"db.load (executemany, coerced)": dataflow_load,
+    res = await _timed({"db.load (coerced, native writer)": dataflow_load,
                         "aiosqlite executemany (pre-coerced)": executemany}, truncate, repeats)
     await raw.close()
     await db.close_async()

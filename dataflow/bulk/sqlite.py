@@ -1,9 +1,12 @@
-"""SQLite (and the generic INSERT path): one transaction, prepared ``executemany`` per batch of
-rows coerced by ``_native.params``; a savepoint per batch so a failing batch can be replayed row
-by row to name the exact bad row.  MySQL's INSERT path reuses this with multi-row statements.
+"""SQLite (and the generic INSERT path): one transaction; each batch of rows coerced by
+``_native.params`` is written by ``_native.sqlitebulk`` (one prepared INSERT, GIL released) while
+the next batch is coerced, and a failure names its exact row.  MySQL's INSERT path reuses the
+statement builder, the coercion and ``locate`` (savepoint + row-by-row replay) from here.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import _native
 
@@ -68,33 +71,81 @@ async def _count(conn, table):
     return int(row[0])
 
 
+async def _write(conn, sql1, vals, start, plan, on_release=None):
+    """One batch in one worker-thread hop; a failure names its exact row (no replay needed)."""
+    try:
+        return await conn.insert_rows(sql1, vals, start, on_release)
+    except DataFlowError as exc:
+        ri = getattr(exc, "row_index", None)
+        if ri is None:
+            raise BulkLoadError(f"{plan.label}: batch starting at row {start} failed: {exc}",
+                                failed_index=start, cause=exc) from exc
+        raise BulkLoadError(f"{plan.label} row {ri}: {exc}", failed_index=ri, cause=exc) from exc
+
+
+def _signal(loop, fut):
+    def on_release():   # runs in the connection's thread
+        loop.call_soon_threadsafe(_resolve, fut)
+    return on_release
+
+
+def _resolve(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _pipelined(conn, ctx, sql1):
+    """Write every batch, coercing batch k+1 on the event loop while batch k is written in the
+    connection's thread (the compiled writer holds no GIL while SQLite works).  On any error the
+    batch in flight is waited for first: its failure, being earlier in the source, wins."""
+    plan, pending, changes = ctx.plan, None, 0
+    loop = asyncio.get_running_loop()
+    try:
+        async for start, rows, cols, _n in ctx.batches():
+            vals = coerce_batch(ctx, start, rows, cols)
+            if pending is not None:
+                p, pending = pending, None
+                changes += await p
+            # Coercing the next batch must wait until the writer thread has let go of the GIL:
+            # compiled code holds the GIL for its whole call, so starting earlier would stall
+            # the writer behind it and serialise the two again.
+            released = loop.create_future()
+            pending = asyncio.ensure_future(_write(conn, sql1, vals, start, plan, _signal(loop, released)))
+            await asyncio.wait((released, pending), return_when=asyncio.FIRST_COMPLETED)
+        if pending is not None:
+            p, pending = pending, None
+            changes += await p
+    except BaseException as exc:
+        if pending is not None:
+            await asyncio.wait([pending])
+            first = pending.exception() if not pending.cancelled() else None
+            if first is not None and not isinstance(exc, asyncio.CancelledError):
+                raise first from None
+        raise
+    return changes
+
+
 async def run(ctx):
     drv = ctx.table.db.driver
-    sql_for = statements(ctx)
-    sql1 = sql_for(1)
+    sql1 = statements(ctx)(1)
     plan = ctx.plan
-    counting = ctx.conflict != "error"
-
-    async def one_batch(conn, start, rows, cols, n):
-        vals = coerce_batch(ctx, start, rows, cols)
-        before = await _count(conn, ctx.table) if counting else 0
-        try:
-            async with drv.transaction():
-                await conn.executemany(sql1, vals)
-        except DataFlowError as exc:
-            raise await locate(conn, sql1, vals, start, plan, exc) from exc
-        return (await _count(conn, ctx.table) - before) if counting else n
-
+    # "update" cannot tell inserted from updated rows by changes(); count the table instead
+    counting = ctx.conflict == "update"
     inserted = 0
     if ctx.atomic:
         async with drv.transaction():
             conn = drv.current()
-            async for start, rows, cols, n in ctx.batches():
-                inserted += await one_batch(conn, start, rows, cols, n)
+            before = await _count(conn, ctx.table) if counting else 0
+            changes = await _pipelined(conn, ctx, sql1)
+            inserted = (await _count(conn, ctx.table) - before) if counting else changes
     else:
         async for start, rows, cols, n in ctx.batches():
+            vals = coerce_batch(ctx, start, rows, cols)
             async with drv.transaction():
-                inserted += await one_batch(drv.current(), start, rows, cols, n)
+                conn = drv.current()
+                before = await _count(conn, ctx.table) if counting else 0
+                changes = await _write(conn, sql1, vals, start, plan)
+                inserted += (await _count(conn, ctx.table) - before) if counting else changes
             ctx.written += n
     skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
     return inserted, skipped, PATH

@@ -126,6 +126,31 @@ class _LiteConn(Conn):
         except Exception as exc:
             raise translate(exc) from exc
 
+    async def insert_rows(self, sql, rows, start=0, on_release=None) -> int:
+        """Run a one-row INSERT for every row (driver values) in one worker-thread hop; return
+        the changes.  The compiled path releases the GIL while SQLite writes (``on_release`` is
+        called from the worker thread when it does), so the event loop can prepare the next
+        batch meanwhile.  A failure carries ``row_index`` (``start + i``)."""
+        try:
+            return await self.db._execute(_bulk().insert_rows, self.db._conn, sql, rows, start, on_release)
+        except Exception as exc:
+            if isinstance(exc, (TypeError, ValueError, OverflowError)) and not _is_sqlite_error(exc):
+                err = E.ValidationError(f"cannot write the value: {exc}")
+            else:
+                err = translate(exc)
+            err.row_index = getattr(exc, "row_index", None)
+            raise err from exc
+
+
+def _bulk():
+    import _native
+    return _native.load("sqlitebulk")
+
+
+def _is_sqlite_error(exc) -> bool:
+    import sqlite3
+    return isinstance(exc, sqlite3.Error)
+
 
 def _one_row(conn, sql, params):
     cur = conn.execute(sql, params)
