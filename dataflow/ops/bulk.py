@@ -13,6 +13,7 @@ import _native
 from _native._pure import params as K
 
 from ..errors import BulkLoadError, DataFlowError, ValidationError
+from . import bulk_ids
 from . import validate as V
 from .table import utcnow
 
@@ -80,14 +81,17 @@ def _batches(items, size):
         yield items[s:s + size]
 
 
-async def _run_batch(drv, sql_for, batch, label, counter=None):
+async def _run_batch(drv, sql_for, batch, label, counter=None, runner=None):
     """Execute one multi-row statement in a savepoint; on failure find the exact bad row.
 
-    Returns the driver's rowcount, or ``counter(rows)`` over the RETURNING rows when given.
+    Returns the driver's rowcount, or ``counter(rows)`` over the RETURNING rows when given;
+    ``runner(sql, batch)`` replaces the plain execute (the auto-id INSERTs of ``return_ids``).
     """
     flat = [v for _, vals in batch for v in vals]
     try:
         async with drv.transaction():
+            if runner is not None:
+                return await runner(sql_for(len(batch)), batch)
             if counter is not None:
                 return counter(await drv.fetch(sql_for(len(batch)), flat))
             return await drv.execute(sql_for(len(batch)), flat)
@@ -120,6 +124,8 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     if not return_ids and _loader_path(table, conflict_resolution):
         return await _copy_write(table, records, batch_size, conflict_resolution, conflict_on, update_cols,
                                  atomic, label)
+    if return_ids:
+        bulk_ids.check(conflict_resolution, conflict, label)
     now = utcnow()
     groups = prepare(table, records, label, now)
     prepared = {names: _coerce(table, names, items, label) for names, items in groups.items()}
@@ -128,8 +134,8 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     total = len(records)
     inserted = 0
     written = 0
-    ids: list = []
-    returning = return_ids and d.supports_returning
+    ids = bulk_ids.IdCollector(table, total, conflict_resolution, conflict) if return_ids else None
+    raw = {i: vals for items in groups.values() for i, vals in items} if return_ids else None
     counter = None
     if conflict_resolution != "error" and d.supports_returning:
         # Rows come back only when inserted or updated; an inserted row carries our `now`
@@ -142,12 +148,15 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     for names, items in prepared.items():
         width = len(names)
         per = max(1, min(batch_size, d.max_params // width))
-        if conflict_resolution == "error":
+        # Auto ids asked back: they come from the INSERT itself.  Without ids in the records an
+        # upsert on ``id`` cannot conflict on it, so it is that same plain INSERT.
+        auto_ids = ids is not None and "id" not in names and (conflict_resolution == "error" or conflict == ["id"])
+        if conflict_resolution == "error" or auto_ids:
             cache = {}
 
             def sql_for(n, names=names, cache=cache):
                 if n not in cache:
-                    cache[n] = d.insert(m.table, names, n, returning="id" if returning else None)
+                    cache[n] = d.insert(m.table, names, n)
                 return cache[n]
         else:
             upd = []
@@ -163,20 +172,25 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
                         sql += " RETURNING " + d.quote("created_at")
                     cache[n] = sql
                 return cache[n]
+
+        async def one(batch, sql_for=sql_for, names=names, auto_ids=auto_ids):
+            if auto_ids:
+                await _run_batch(drv, sql_for, batch, label, None,
+                                 lambda sql, b: ids.inserted(drv, ids.insert_sql(sql), b, sql_for(1)))
+                return len(batch)
+            n = await _run_batch(drv, sql_for, batch, label, counter)
+            if ids is not None and not ids.known(names, batch, raw):
+                await ids.lookup(drv, names, batch)
+            return _inserted(d, n, len(batch), conflict_resolution, counter)
         try:
             if atomic:
                 async with drv.transaction():
                     for batch in _batches(items, per):
-                        if returning:
-                            ids.extend(await _fetch_ids(drv, sql_for(len(batch)), batch))
-                            inserted += len(batch)
-                        else:
-                            n = await _run_batch(drv, sql_for, batch, label, counter)
-                            inserted += _inserted(d, n, len(batch), conflict_resolution, counter)
+                        inserted += await one(batch)
             else:
                 for batch in _batches(items, per):
-                    n = await _run_batch(drv, sql_for, batch, label, counter)
-                    inserted += _inserted(d, n, len(batch), conflict_resolution, counter)
+                    async with drv.transaction():
+                        inserted += await one(batch)
                     written += len(batch)
         except BulkLoadError as exc:
             exc.rows_written = 0 if atomic else written
@@ -191,7 +205,7 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
         out["updated"] = total - inserted
         out["skipped"] = 0
     if return_ids:
-        out["ids"] = ids if returning else await _ids_after(table, prepared)
+        out["ids"] = ids.ids()
     return out
 
 
@@ -228,20 +242,3 @@ def _inserted(d, rowcount, n, mode, counter):
     if mode == "skip":
         return rowcount
     return n - max(0, rowcount - n)
-
-
-async def _fetch_ids(drv, sql, batch):
-    flat = [v for _, vals in batch for v in vals]
-    rows = await drv.fetch(sql, flat)
-    return [r[0] for r in rows]
-
-
-async def _ids_after(table, prepared):
-    """MySQL has no RETURNING: only ids the records carried are known here, so auto-increment
-    ids are not returned on that path (see the closing note; a lastrowid-per-batch read is the fix)."""
-    ids = []
-    for names, items in prepared.items():
-        if "id" in names:
-            pos = names.index("id")
-            ids.extend(vals[pos] for _, vals in items)
-    return ids
