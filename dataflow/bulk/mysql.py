@@ -83,7 +83,7 @@ async def _insert(ctx, packet):
     limit = max(65536, packet - 65536)
     counting = ctx.conflict == "update"
 
-    async def one_batch(conn, start, rows, cols, n):
+    async def one_batch(conn, start, rows, cols, n, counting):
         vals = generic.coerce_batch(ctx, start, rows, cols)
         before = await generic._count(conn, ctx.table) if counting else 0
         affected = 0
@@ -100,14 +100,18 @@ async def _insert(ctx, packet):
 
     inserted = 0
     if ctx.atomic:
+        # "update" counts the table once around the whole load, not around every batch
         async with drv.transaction():
             conn = drv.current()
+            before = await generic._count(conn, ctx.table) if counting else 0
             async for start, rows, cols, n in ctx.batches():
-                inserted += await one_batch(conn, start, rows, cols, n)
+                inserted += await one_batch(conn, start, rows, cols, n, False)
+            if counting:
+                inserted = await generic._count(conn, ctx.table) - before
     else:
         async for start, rows, cols, n in ctx.batches():
             async with drv.transaction():
-                inserted += await one_batch(drv.current(), start, rows, cols, n)
+                inserted += await one_batch(drv.current(), start, rows, cols, n, counting)
             ctx.written += n
     skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
     return inserted, skipped, PATH
