@@ -2,7 +2,9 @@
 ``COPY ... FROM STDIN (FORMAT binary)`` through an async iterator of chunks, so the next chunk is
 encoded while the server ingests the previous one, in constant memory.
 
-"skip"/"update" go through a TEMP staging table and one ``INSERT ... SELECT ... ON CONFLICT``.
+"skip"/"update" go through a TEMP staging table and one ``INSERT ... SELECT ... ON CONFLICT``;
+"update" sets a savepoint before it, so a key repeated within the load can be located in the
+staging table after the server refuses the statement.
 The COPY runs inside ``driver.transaction()``: its own transaction, or a savepoint when the
 caller is already inside ``async with db.transaction()``.
 """
@@ -90,10 +92,19 @@ async def _load(ctx, con, batches, types, base):
         sql = (f"WITH ins AS (INSERT INTO {table.qtable} ({cols}) SELECT {cols} FROM {q(stage)} "
                f"{on_conflict} {action} RETURNING (xmax = 0) AS fresh) "
                f"SELECT count(*) FILTER (WHERE fresh), count(*) FROM ins")
+        # "update" only: a savepoint to come back to if the load repeats a key (SQLSTATE 21000),
+        # so the staging table can still be read to name the row. "skip" never raises it.
+        savepoint = f"{stage}_sp" if ctx.conflict == "update" else None
+        if savepoint is not None:
+            await _exec(con, f"SAVEPOINT {q(savepoint)}")
         try:
             fresh, affected = await con.fetchrow(sql)
         except Exception as exc:
             err = translate(exc)
+            if savepoint is not None and getattr(exc, "sqlstate", None) == "21000":
+                dup = await _repeated_key(ctx, con, stage, savepoint, base, err)
+                if dup is not None:
+                    raise dup from exc
             raise BulkLoadError(f"{plan.label}: merging the staged rows failed: {err}", cause=err) from exc
     finally:
         try:
@@ -104,6 +115,48 @@ async def _load(ctx, con, batches, types, base):
     if ctx.conflict == "skip":
         return fresh, n - fresh
     return fresh, 0
+
+
+async def _repeated_key(ctx, con, stage, savepoint, base, cause):
+    """The BulkLoadError for the first staged row whose conflict key an earlier row already has,
+    or None if it cannot be found (then the caller reports the server's error as it is).
+
+    Load order is ctid order: the staging table was created in this transaction, so COPY
+    inserts with TABLE_INSERT_SKIP_FSM (copyfrom.c) -- every tuple goes to the current or a
+    new last page, never back into free space -- and nothing updates or deletes its rows.
+    Reading ctid costs nothing on loads that succeed, unlike an ordinal column filled per row.
+    """
+    q, keys = ctx.table.q, ctx.conflict_on
+    if not all(k in ctx.plan.all_names for k in keys):
+        return None  # a key the load does not supply (a generated id) cannot repeat
+    kcols = ", ".join(q(k) for k in keys)
+    # NULLs never conflict in a unique index (unless NULLS NOT DISTINCT; then nothing is found)
+    not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
+    # number every row first (the index is the source position), then look at non-NULL keys only
+    sql = (f"SELECT {kcols}, df_first, df_i FROM (SELECT {kcols}, df_i, min(df_i) OVER (PARTITION BY {kcols}) "
+           f"AS df_first FROM (SELECT {kcols}, row_number() OVER (ORDER BY ctid) - 1 AS df_i FROM {q(stage)}) s "
+           f"WHERE {not_null}) d WHERE df_i > df_first ORDER BY df_i LIMIT 1")
+    try:
+        await con.execute(f"ROLLBACK TO SAVEPOINT {q(savepoint)}")
+        row = await con.fetchrow(sql)
+    except Exception:  # the diagnosis must never hide the original error
+        return None
+    if row is None:
+        return None
+    n = len(keys)
+    first, index = base + row[n], base + row[n + 1]
+    values = ", ".join(_short(v) for v in tuple(row)[:n])
+    key = f"({', '.join(keys)})=({values})"
+    return BulkLoadError(
+        f"{ctx.plan.label} row {index}: conflict key {key} was already given by row {first} of this "
+        f"load, and one ON CONFLICT DO UPDATE cannot update a row twice -- remove the repeated keys "
+        f"from the source (keep the row that should win), or load with conflict_resolution=\"skip\", "
+        f"which keeps one row per key and leaves existing rows unchanged", failed_index=index, cause=cause)
+
+
+def _short(value, limit=60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 async def _exec(con, sql):
