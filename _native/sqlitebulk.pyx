@@ -12,7 +12,6 @@ call runs the twin's ``executemany`` path instead and ``backend()`` says so.  Re
 the table state after an error match the twin (``_native/_pure/sqlitebulk.py``).
 """
 
-import sqlite3
 import sys
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -23,7 +22,10 @@ from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
 
-from _native._pure import sqlitebulk as _twin
+# sqlite3 and the twin (which shares its checks and error mapping) load on first use, so that
+# importing the compiled core stays as cheap as ``import dataflow`` needs it to be.
+cdef object sqlite3 = None
+cdef object _twin = None
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
@@ -102,10 +104,13 @@ cdef void* _sym(void* h, const char* name, list missing):
 
 cdef int _resolve() except -1:
     """Find SQLite's functions in the library ``_sqlite3`` is linked with (once)."""
-    global _ready, _backend
+    global _ready, _backend, sqlite3, _twin
     if _backend is not None:
         return 0
     import _sqlite3
+    import sqlite3 as _sq
+    from _native._pure import sqlitebulk as _tw
+    sqlite3, _twin = _sq, _tw
     path = getattr(_sqlite3, "__file__", None)
     if not path or not (3, 8) <= sys.version_info[:2] <= (3, 14) or sys.implementation.name != "cpython":
         _backend = f"pysqlite executemany (no C access on {sys.implementation.name} {sys.version.split()[0]})"
@@ -183,11 +188,11 @@ def insert_rows(connection, sql, rows, start=0, on_release=None):
     cdef Py_ssize_t nsql
     cdef int rc = SQLITE_OK, ovf = 0, failed_at = -1
     cdef long long changes = 0
+    _resolve()
     rows, width = _twin._check(connection, sql, rows, start, on_release)
     nrows = len(rows)
     if nrows == 0:
         return 0
-    _resolve()
     if not _ready or not _twin._plain_dml(sql):
         return _twin.insert_rows(connection, sql, rows, start, on_release)
     db = _handle(connection)
