@@ -211,14 +211,16 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
 
 def _loader_path(table, mode) -> bool:
     """Bulk writes that the ETL loader (dataflow.bulk) does faster with the same semantics:
-    PostgreSQL without vector columns (COPY BINARY, every conflict mode), and plain inserts on
-    SQLite (planned coercion + one executemany per batch).  The rest stays here."""
+    PostgreSQL without vector columns (COPY BINARY, every conflict mode), and inserts and
+    ``skip`` upserts on SQLite (planned coercion, ``_native.sqlitebulk`` writing batch k while
+    batch k+1 is coerced; a skipped row changes nothing, so the counts stay exact).  ``update``
+    on SQLite stays here: RETURNING tells inserted from updated rows without counting the table."""
     from ..bulk import copy, sqlite
     from ..bulk.load import _backend
     backend = _backend(table.dialect)
     if backend is copy:
         return copy.supports(table)
-    return backend is sqlite and mode == "error"
+    return backend is sqlite and mode in ("error", "skip")
 
 
 async def _copy_write(table, records, batch_size, mode, conflict_on, update_cols, atomic, label):
