@@ -47,25 +47,30 @@ def _define(db: DataFlow) -> None:
         active: bool
         seen_at: datetime
         meta: dict
+        __dataflow__ = {"unique": ["ext_id"]}
 
 
-async def _dataflow(path: str, records: list[dict]) -> float:
+async def _dataflow(path: str, records: list[dict], skip: bool = False) -> float:
     db = DataFlow(f"sqlite:///{path}")
     _define(db)
     try:
         await db.initialize()
+        half = records[::2] if skip else []
+        if half:   # every other record is already there: the timed call skips half
+            await db.express.bulk_create("BenchRow", half)
+        opts = {"conflict_resolution": "skip", "conflict_on": ["ext_id"]} if skip else {}
         t0 = time.perf_counter()
-        res = await db.express.bulk_create("BenchRow", records)
+        res = await db.express.bulk_create("BenchRow", records, **opts)
         dt = time.perf_counter() - t0
         n = await db.express.count("BenchRow")
     finally:
         await db.close_async()
-    if res.get("inserted") != len(records) or n != len(records):
+    if res.get("inserted") != len(records) - len(half) or n != len(records):
         raise AssertionError(f"bulk_create reported {res!r}, table holds {n} rows, expected {len(records)}")
     return dt
 
 
-async def _raw(path: str, records: list[dict], ddl: list[str]) -> float:
+async def _raw(path: str, records: list[dict], ddl: list[str], skip: bool = False) -> float:
     import aiosqlite
 
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -76,6 +81,13 @@ async def _raw(path: str, records: list[dict], ddl: list[str]) -> float:
             await conn.execute(sql)
         cols = COLS + ("created_at", "updated_at")
         sql = f"INSERT INTO {TABLE} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        if skip:
+            pre = [(r["ext_id"], r["name"], r["email"], r["age"], r["score"], int(r["active"]),
+                    r["seen_at"].isoformat(), json.dumps(r["meta"]), "x", "x") for r in records[::2]]
+            await conn.execute("BEGIN")
+            await conn.executemany(sql, pre)
+            await conn.execute("COMMIT")
+            sql += " ON CONFLICT (ext_id) DO NOTHING"
         t0 = time.perf_counter()
         now = datetime.now(timezone.utc).isoformat()
         rows = [(r["ext_id"], r["name"], r["email"], r["age"], r["score"], int(r["active"]),
@@ -95,10 +107,19 @@ async def _raw(path: str, records: list[dict], ddl: list[str]) -> float:
 
 def run(quick: bool) -> list[dict]:
     n, repeats = (20_000, 3) if quick else (100_000, 5)
+    records = _records(n)
+    return (_group(records, n, repeats, False) +
+            _group(records, n, repeats, True))
+
+
+def _group(records, n, repeats, skip):
     group = f"bulk create {n // 1000}k rows SQLite (file in a temp dir)"
     base = "raw aiosqlite executemany, one transaction"
     case = "await db.express.bulk_create"
-    records = _records(n)
+    if skip:
+        group = f"bulk create {n // 1000}k rows SQLite, half already present (skip)"
+        base = "raw aiosqlite executemany, INSERT ... ON CONFLICT DO NOTHING"
+        case = "await db.express.bulk_create(conflict_resolution='skip')"
     probe = DataFlow("sqlite:///:memory:")
     _define(probe)
     ddl = probe.dialect.create_table(probe._table("BenchRow").model)
@@ -108,9 +129,9 @@ def run(quick: bool) -> list[dict]:
     try:
         with tempfile.TemporaryDirectory(prefix="df-bench-bulk-") as tmp:
             for r in range(repeats):  # alternate which side goes first; a fresh file each time
-                order = [("raw", lambda p: _raw(p, records, ddl)), ("df", lambda p: _dataflow(p, records))]
+                order = [("raw", lambda p: _raw(p, records, ddl, skip)), ("df", lambda p: _dataflow(p, records, skip))]
                 for name, fn in (reversed(order) if r % 2 else order):
-                    path = os.path.join(tmp, f"{name}-{r}.db")
+                    path = os.path.join(tmp, f"{name}-{r}-{int(skip)}.db")
                     times[name].append(loop.run_until_complete(fn(path)))
     except Exception as exc:
         return [row(group, base, statistics.median(times["raw"]) if times["raw"] else None),
