@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
-$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard _native/*.pyx)
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard _native/*.pyx) $(wildcard _native/*.pxi)
 	$(BIN)/python -m pip install -q 'Cython>=3.0'
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql,vector,speed,test,bench]'
 	$(BIN)/python setup.py -q build_ext --inplace
