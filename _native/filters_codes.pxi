@@ -8,21 +8,36 @@ cdef extern from *:
     static int df_field_code(const char *s, Py_ssize_t n) {
         switch (n) {
         case 3:
-            if (DF_IS("$eq")) return 1; if (DF_IS("$gt")) return 2; if (DF_IS("$lt")) return 4;
-            if (DF_IS("$ne")) return 6; if (DF_IS("$in")) return 7; return 0;
+            if (DF_IS("$eq")) return 1;
+            if (DF_IS("$gt")) return 2;
+            if (DF_IS("$lt")) return 4;
+            if (DF_IS("$ne")) return 6;
+            if (DF_IS("$in")) return 7;
+            return 0;
         case 4:
-            if (DF_IS("$gte")) return 3; if (DF_IS("$lte")) return 5; if (DF_IS("$nin")) return 8;
-            if (DF_IS("$not")) return 18; return 0;
+            if (DF_IS("$gte")) return 3;
+            if (DF_IS("$lte")) return 5;
+            if (DF_IS("$nin")) return 8;
+            if (DF_IS("$not")) return 18;
+            return 0;
         case 5:
-            if (DF_IS("$like")) return 11; if (DF_IS("$null")) return 10; return 0;
+            if (DF_IS("$like")) return 11;
+            if (DF_IS("$null")) return 10;
+            return 0;
         case 6:
-            if (DF_IS("$ilike")) return 12; if (DF_IS("$regex")) return 13; return 0;
+            if (DF_IS("$ilike")) return 12;
+            if (DF_IS("$regex")) return 13;
+            return 0;
         case 7:
             return DF_IS("$exists") ? 9 : 0;
         case 8:
-            if (DF_IS("$between")) return 17; if (DF_IS("$options")) return 19; return 0;
+            if (DF_IS("$between")) return 17;
+            if (DF_IS("$options")) return 19;
+            return 0;
         case 9:
-            if (DF_IS("$contains")) return 14; if (DF_IS("$endswith")) return 16; return 0;
+            if (DF_IS("$contains")) return 14;
+            if (DF_IS("$endswith")) return 16;
+            return 0;
         case 11:
             return DF_IS("$startswith") ? 15 : 0;
         }
@@ -32,7 +47,9 @@ cdef extern from *:
         switch (n) {
         case 3: return DF_IS("$or") ? 2 : 0;
         case 4:
-            if (DF_IS("$and")) return 1; if (DF_IS("$nor")) return 3; if (DF_IS("$not")) return 4;
+            if (DF_IS("$and")) return 1;
+            if (DF_IS("$nor")) return 3;
+            if (DF_IS("$not")) return 4;
             return 0;
         case 5: return DF_IS("$expr") ? 5 : 0;
         case 6: return DF_IS("$where") ? 5 : 0;

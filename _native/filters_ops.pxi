@@ -7,7 +7,7 @@ cdef object _check_json = None   # _native._pure.params._check_json, imported on
 
 
 cdef int _tpl_open(_Compiler c, int slot, _Col col) except -1:
-    """Write a template's prefix, the column and its middle; return the slot for _tpl_close."""
+    """Write a template's prefix, the column and its middle (``_tpl_close`` writes the rest)."""
     t = c.spec._tpl[slot]
     if t is None:
         raise ValueError(f"{c.path()}: not supported on this database")
