@@ -15,10 +15,11 @@ import re
 import uuid
 
 import _native
-from _native._pure import params as K
 
 from ..drivers.postgresql import translate
 from ..errors import BulkLoadError
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 PATH = "copy"
 _copybin = _native.load("copybin")

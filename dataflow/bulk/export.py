@@ -16,11 +16,13 @@ import uuid as _uuid
 from decimal import Decimal
 
 import orjson
-from _native._pure import params as K
+import _native
 
 from ..errors import ValidationError
 from .progress import Progress
 from .sources import detect_format
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 PAGE = 10_000
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from _native._pure import params as K
+import _native
 
 from ..errors import BulkLoadError, DataFlowError, ValidationError
 from .progress import Progress
 from .rows import RowPlan
 from .sources import Source, open_async_source, open_source
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 CONFLICT_MODES = ("error", "skip", "update")
 PROTECTED = ("id", "created_at", "tenant_id")

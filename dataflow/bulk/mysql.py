@@ -19,11 +19,12 @@ import tempfile
 import weakref
 
 import _native
-from _native._pure import params as K
 
 from ..drivers.mysql import INIT_SQL, translate
 from ..errors import BulkLoadError, DataFlowError
 from . import sqlite as generic
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 PATH = "insert"
 _params = _native.load("params")

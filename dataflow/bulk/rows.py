@@ -15,11 +15,12 @@ from operator import itemgetter
 
 import _native
 import orjson
-from _native._pure import params as K
 
 from ..errors import BulkLoadError, ValidationError
 from ..ops.validate import MANAGED_FIELDS, check_record, did_you_mean
 from ..types import MISSING
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _UTC = _dt.timezone.utc
 _params = _native.load("params")

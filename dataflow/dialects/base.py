@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 
 import _native
-from _native._pure import params as K
 
 from ..models.model import ModelInfo
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _filters = _native.load("filters")
 

@@ -3,9 +3,11 @@ comparisons are case-sensitive like PostgreSQL and SQLite, DATETIME(6) in UTC, O
 
 from __future__ import annotations
 
-from _native._pure import params as K
+import _native
 
 from .base import Dialect
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 VARCHAR_MAX_INDEXED = 255
 VARCHAR_MAX = 16383

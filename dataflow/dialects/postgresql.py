@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from _native._pure import params as K
+import _native
 
 from .base import Dialect
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 
 class PostgreSQLDialect(Dialect):

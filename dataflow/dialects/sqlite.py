@@ -3,9 +3,11 @@ JSON in TEXT, a registered REGEXP, JSON-array parameters for long IN lists."""
 
 from __future__ import annotations
 
-from _native._pure import params as K
+import _native
 
 from .base import Dialect
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 
 class SQLiteDialect(Dialect):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
-from _native._pure import params as K
+import _native
 
 from .discover import HISTORY_TABLE
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 IRREVERSIBLE = "-- irreversible: "
 

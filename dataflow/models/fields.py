@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from _native._pure import params as K  # kind constants only (ints), cheap pure module
+import _native
 
 from ..errors import ModelDefinitionError
 from ..types import MISSING, Field, Vector
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _SIMPLE = {int: K.INT, float: K.FLOAT, bool: K.BOOL, str: K.STR, bytes: K.BYTES,
            _dt.datetime: K.DATETIME, _dt.date: K.DATE, Decimal: K.DECIMAL, _uuid.UUID: K.UUID,

@@ -10,12 +10,14 @@ import sys
 import typing
 from dataclasses import dataclass, field
 
-from _native._pure import params as K
+import _native
 
 from ..errors import ModelDefinitionError
 from ..types import MISSING, Field
 from .fields import FieldInfo, build_field, managed_field
 from .naming import is_identifier, shorten, table_name_for
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 IDENT_LIMIT = 63  # PostgreSQL's; MySQL allows 64, SQLite more: one name on every dialect
 MANAGED = ("created_at", "updated_at")

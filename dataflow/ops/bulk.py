@@ -10,12 +10,13 @@ the failing row can be located exactly); ``atomic=False`` commits batch by batch
 from __future__ import annotations
 
 import _native
-from _native._pure import params as K
 
 from ..errors import BulkLoadError, DataFlowError, ValidationError
 from . import bulk_ids
 from . import validate as V
 from .table import utcnow
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _params = _native.load("params")
 CONFLICT_MODES = ("error", "skip", "update")

@@ -6,12 +6,13 @@ An empty filter would touch every row: it is refused unless ``confirmed=True``.
 from __future__ import annotations
 
 import _native
-from _native._pure import params as K
 
 from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
 from . import validate as V
 from .bulk import bulk_write
 from .table import utcnow
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _params = _native.load("params")
 

@@ -11,11 +11,12 @@ import datetime as _dt
 import uuid as _uuid
 
 import _native
-from _native._pure import params as K
 
 from ..errors import FilterError, NotFoundError, UnsupportedFeatureError, ValidationError
 from ..models.model import ModelInfo
 from . import validate as V
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _params = _native.load("params")
 _filters = _native.load("filters")

@@ -9,10 +9,11 @@ PostgreSQL without pgvector): the filtered candidates' float32 blobs are read an
 from __future__ import annotations
 
 import _native
-from _native._pure import params as K
 
 from ..errors import ValidationError
 from . import setup as S
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _vector = _native.load("vector")
 _params = _native.load("params")

@@ -7,9 +7,11 @@ columns stay float32 BLOBs and searches rank client-side.
 
 from __future__ import annotations
 
-from _native._pure import params as K
+import _native
 
 from . import pgcodec
+
+K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 PGVECTOR = "pgvector"
 CLIENT = "client"
