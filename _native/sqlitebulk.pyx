@@ -185,7 +185,7 @@ def insert_rows(connection, sql, rows, start=0, on_release=None):
     cdef df_stmt* stmt = NULL
     cdef const char* tail = NULL
     cdef const char* csql
-    cdef Py_ssize_t nsql
+    cdef Py_ssize_t nsql, slen = 0
     cdef int rc = SQLITE_OK, ovf = 0, failed_at = -1
     cdef long long changes = 0
     _resolve()
@@ -224,9 +224,10 @@ def insert_rows(connection, sql, rows, start=0, on_release=None):
                 elif t is str:
                     v.t = T_TEXT
                     try:
-                        v.p = PyUnicode_AsUTF8AndSize(x, <Py_ssize_t*>&v.n)
+                        v.p = PyUnicode_AsUTF8AndSize(x, &slen)
                     except UnicodeEncodeError:
                         raise _twin._bad_value(start + r, j, x) from None
+                    v.n = <uint64_t>slen
                 elif t is bytes:
                     v.t = T_BLOB
                     v.p = PyBytes_AS_STRING(x)
