@@ -652,4 +652,5 @@ def coerce_rows(rows, kinds, dialect, names, start_index=0):
 include "params_decode.pxi"
 
 
+include "plan_args.pxi"
 include "params_plan.pxi"
