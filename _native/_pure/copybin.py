@@ -14,6 +14,8 @@ from decimal import Decimal
 
 import orjson
 
+from . import _plan
+
 TYPES = ("int2", "int4", "int8", "float4", "float8", "bool", "text", "bytea", "timestamptz",
          "timestamp", "date", "numeric", "uuid", "jsonb", "json", "vector")
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -580,69 +582,23 @@ def _json_ok(v, depth=0):
     return v is None or t is bool or t is int
 
 
-def _plan_list(seq, what, ncols):
-    if isinstance(seq, str):
-        raise TypeError(f"{what} must be a sequence, not str")
-    out = tuple(seq)
-    if len(out) != ncols:
-        raise ValueError(f"{what} has {len(out)} entries for {ncols} types")
-    return out
-
-
-class _Skip(Exception):
-    """The item is not on the planned fast path."""
-
-
 def encode_plan(items, types, sources, defaults, width, start=0, *, header=False, shapes=None):
     enc = _RowEncoder(types, None)
     ncols = enc.ncount
-    if type(width) is not int:
-        raise TypeError("width must be an int")
-    srcs = _plan_list(sources, "sources", ncols)
-    defs = _plan_list(defaults, "defaults", ncols)
-    fills = []
-    nkeys = 0
-    for j in range(ncols):
-        s, d = srcs[j], defs[j]
-        if s is not None:
-            nkeys += 1
-            if width >= 0 and (type(s) is not int or not 0 <= s < width):
-                raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
-        if d is None:
-            fills.append(None)
-        elif type(d) is tuple and len(d) == 2 and d[0] in ("value", "call"):
-            if d[0] == "call" and not callable(d[1]):
-                raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
-            fills.append(d)
-        else:
-            raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {d!r}")
-        if s is None and d is None:
-            raise ValueError(f"column {j} has neither a source nor a default")
-    shp = None
-    if shapes is not None:
-        shp = _plan_list(shapes, "shapes", ncols)
-        for j in range(ncols):
-            if shp[j] is not None and (type(shp[j]) is not tuple or not all(isinstance(t, type) for t in shp[j])):
-                raise TypeError(f"shapes[{j}] must be None or a tuple of types")
-        if all(x is None for x in shp):
-            shp = None
-    if type(items) is not list:
-        raise TypeError(f"items must be a list, got {_tname(items)}")
-    if type(start) is not int or start < 0:
-        raise ValueError("start must be a non-negative int")
+    srcs, defs, shp = _plan.check_args(ncols, "types", sources, defaults, width, shapes, items, start)
     encs = enc.encs
     jsons = [t in ("json", "jsonb") for t in _check_types(types)]
     missing = object()
 
     def fill(j):
-        f = fills[j]
+        f = defs[j]
         if f is None:
-            raise _Skip
+            raise _plan.Skip
         return f[1]() if f[0] == "call" else f[1]
 
     def put_item(parts, j, v):
         if shp is not None and v is not None and shp[j] is not None and type(v) not in shp[j]:
-            raise _Skip
+            raise _plan.Skip
         put(parts, j, v)
 
     def put(parts, j, v):
@@ -650,7 +606,7 @@ def encode_plan(items, types, sources, defaults, width, start=0, *, header=False
             parts.append(_NULL)
         elif jsons[j]:
             if not _json_ok(v):
-                raise _Skip
+                raise _plan.Skip
             parts.append(encs[j](orjson.dumps(v)))
         else:
             parts.append(encs[j](v))
@@ -663,7 +619,7 @@ def encode_plan(items, types, sources, defaults, width, start=0, *, header=False
         try:
             if width >= 0:
                 if type(item) is not tuple or len(item) != width:
-                    raise _Skip
+                    raise _plan.Skip
                 for j in range(ncols):
                     s = srcs[j]
                     if s is not None:
@@ -672,7 +628,7 @@ def encode_plan(items, types, sources, defaults, width, start=0, *, header=False
                         put(parts, j, fill(j))
             else:
                 if type(item) is not dict:
-                    raise _Skip
+                    raise _plan.Skip
                 found = 0
                 for j in range(ncols):
                     k = srcs[j]
@@ -683,7 +639,7 @@ def encode_plan(items, types, sources, defaults, width, start=0, *, header=False
                         found += 1
                         put_item(parts, j, v)
                 if found != len(item):
-                    raise _Skip
+                    raise _plan.Skip
         except Exception:
             break
         out.append(b"".join(parts))
