@@ -1,5 +1,6 @@
-"""The argument checks of a bulk "plan", shared by the twins' ``params.coerce_plan`` and
-``copybin.encode_plan`` (the compiled side has them once too, in ``_native/plan_args.pxi``).
+"""A bulk "plan", shared by the twins' ``params.coerce_plan`` and ``copybin.encode_plan``: the
+argument checks (the compiled side has them once too, in ``_native/plan_args.pxi``) and the walk
+over the items, which stops at the first item off the plan.
 
 Private helper, not a twin: it has no compiled counterpart and no stub.
 """
@@ -51,3 +52,43 @@ def check_args(ncols, unit, sources, defaults, width, shapes, items, start):
 
 class Skip(Exception):
     """The item is not on the planned fast path."""
+
+
+def walk(items, start, srcs, width, taken, filled, row, out):
+    """Append ``row(values)`` to ``out`` for each item of ``items[start:]`` on the plan -> the index
+    of the first item not taken (``len(items)`` when all were).
+
+    ``values[j]`` is ``taken(j, v)`` for the value ``v`` the item carries for column ``j`` (at
+    position ``srcs[j]`` of a tuple of exactly ``width`` values, or under key ``srcs[j]`` of a
+    dict when ``width < 0``) and ``filled(j)`` for one it does not.  An item off the plan (wrong
+    type or width, a key not in ``srcs``), or one for which ``taken``/``filled`` raise anything
+    (``Skip`` for "no default"), stops the walk without raising.
+    """
+    missing = object()
+    i, n = start, len(items)
+    while i < n:
+        item = items[i]
+        try:
+            if width >= 0:
+                if type(item) is not tuple or len(item) != width:
+                    raise Skip
+                vals = [filled(j) if s is None else taken(j, item[s]) for j, s in enumerate(srcs)]
+            else:
+                if type(item) is not dict:
+                    raise Skip
+                found = 0
+                vals = []
+                for j, k in enumerate(srcs):
+                    v = missing if k is None else item.get(k, missing)
+                    if v is missing:
+                        vals.append(filled(j))
+                    else:
+                        found += 1
+                        vals.append(taken(j, v))
+                if found != len(item):
+                    raise Skip
+        except Exception:
+            break
+        out.append(row(vals))
+        i += 1
+    return i

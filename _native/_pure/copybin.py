@@ -588,60 +588,28 @@ def encode_plan(items, types, sources, defaults, width, start=0, *, header=False
     srcs, defs, shp = _plan.check_args(ncols, "types", sources, defaults, width, shapes, items, start)
     encs = enc.encs
     jsons = [t in ("json", "jsonb") for t in _check_types(types)]
-    missing = object()
 
-    def fill(j):
+    def put(j, v):
+        if v is None:
+            return _NULL
+        if jsons[j]:
+            if not _json_ok(v):
+                raise _plan.Skip
+            return encs[j](orjson.dumps(v))
+        return encs[j](v)
+
+    def taken(j, v):
+        if shp is not None and v is not None and shp[j] is not None and type(v) not in shp[j]:
+            raise _plan.Skip
+        return put(j, v)
+
+    def filled(j):
         f = defs[j]
         if f is None:
             raise _plan.Skip
-        return f[1]() if f[0] == "call" else f[1]
+        return put(j, f[1]() if f[0] == "call" else f[1])
 
-    def put_item(parts, j, v):
-        if shp is not None and v is not None and shp[j] is not None and type(v) not in shp[j]:
-            raise _plan.Skip
-        put(parts, j, v)
-
-    def put(parts, j, v):
-        if v is None:
-            parts.append(_NULL)
-        elif jsons[j]:
-            if not _json_ok(v):
-                raise _plan.Skip
-            parts.append(encs[j](orjson.dumps(v)))
-        else:
-            parts.append(encs[j](v))
-
+    prefix = enc.prefix
     out = [HEADER] if header else []
-    i, n = start, len(items)
-    while i < n:
-        item = items[i]
-        parts = [enc.prefix]
-        try:
-            if width >= 0:
-                if type(item) is not tuple or len(item) != width:
-                    raise _plan.Skip
-                for j in range(ncols):
-                    s = srcs[j]
-                    if s is not None:
-                        put_item(parts, j, item[s])
-                    else:
-                        put(parts, j, fill(j))
-            else:
-                if type(item) is not dict:
-                    raise _plan.Skip
-                found = 0
-                for j in range(ncols):
-                    k = srcs[j]
-                    v = missing if k is None else item.get(k, missing)
-                    if v is missing:
-                        put(parts, j, fill(j))
-                    else:
-                        found += 1
-                        put_item(parts, j, v)
-                if found != len(item):
-                    raise _plan.Skip
-        except Exception:
-            break
-        out.append(b"".join(parts))
-        i += 1
-    return b"".join(out), i
+    stop = _plan.walk(items, start, srcs, width, taken, filled, lambda parts: prefix + b"".join(parts), out)
+    return b"".join(out), stop

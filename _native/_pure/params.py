@@ -320,12 +320,11 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         if not any(k == x for x in KIND_NAMES):
             raise ValueError(f"unknown kind {k!r}")
     srcs, defs, shp = _plan.check_args(ncols, "kinds", sources, defaults, width, shapes, items, start)
-    missing = object()
 
     def taken(j, v):
         if shp is not None and v is not None and shp[j] is not None and type(v) not in shp[j]:
             raise _plan.Skip
-        return v
+        return None if v is None else coerce(v, ks[j], d)
 
     consts = {}
 
@@ -342,40 +341,8 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         return consts[j]
 
     out = []
-    i, n = start, len(items)
-    while i < n:
-        item = items[i]
-        vals = []
-        try:
-            if width >= 0:
-                if type(item) is not tuple or len(item) != width:
-                    raise _plan.Skip
-                for j in range(ncols):
-                    if srcs[j] is None:
-                        vals.append(filled(j))
-                        continue
-                    v = taken(j, item[srcs[j]])
-                    vals.append(None if v is None else coerce(v, ks[j], d))
-            else:
-                if type(item) is not dict:
-                    raise _plan.Skip
-                found = 0
-                for j in range(ncols):
-                    k = srcs[j]
-                    v = missing if k is None else item.get(k, missing)
-                    if v is missing:
-                        vals.append(filled(j))
-                        continue
-                    found += 1
-                    v = taken(j, v)
-                    vals.append(None if v is None else coerce(v, ks[j], d))
-                if found != len(item):
-                    raise _plan.Skip
-        except Exception:
-            break
-        out.append(tuple(vals))
-        i += 1
-    return out, i
+    stop = _plan.walk(items, start, srcs, width, taken, filled, tuple, out)
+    return out, stop
 
 
 # -- LOAD DATA text ------------------------------------------------------------------------------
