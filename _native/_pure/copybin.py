@@ -583,11 +583,12 @@ def _json_ok(v, depth=0):
 
 
 def encode_plan(items, types, sources, defaults, width, start=0, *, header=False, shapes=None):
+    types = _check_types(types)
     enc = _RowEncoder(types, None)
     ncols = enc.ncount
     srcs, defs, shp = _plan.check_args(ncols, "types", sources, defaults, width, shapes, items, start)
     encs = enc.encs
-    jsons = [t in ("json", "jsonb") for t in _check_types(types)]
+    jsons = [t in ("json", "jsonb") for t in types]
 
     def put(j, v):
         if v is None:
