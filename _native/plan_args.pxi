@@ -24,19 +24,23 @@ cdef tuple _plan_args(Py_ssize_t ncols, str unit, sources, defaults, width, shap
     names the columns in messages."""
     cdef Py_ssize_t j
     cdef tuple srcs, defs, shp = None
+    cdef bint tuples
     if type(width) is not int:
         raise TypeError("width must be an int")
+    tuples = width >= 0
     srcs = _plan_list(sources, "sources", ncols, unit)
     defs = _plan_list(defaults, "defaults", ncols, unit)
     for j in range(ncols):
         s, df = srcs[j], defs[j]
-        if s is not None and width >= 0 and (type(s) is not int or not 0 <= s < width):
+        if s is not None and tuples and (type(s) is not int or not 0 <= s < width):
             raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
-        if df is not None and not (type(df) is tuple and len(df) == 2 and df[0] in ("value", "call")):
-            raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {df!r}")
-        if df is not None and df[0] == "call" and not callable(df[1]):
-            raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
-        if s is None and df is None:
+        if df is not None:
+            # <tuple> casts only after the exact-type and length checks
+            if not (type(df) is tuple and len(<tuple>df) == 2 and (<tuple>df)[0] in ("value", "call")):
+                raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {df!r}")
+            if (<tuple>df)[0] == "call" and not callable((<tuple>df)[1]):
+                raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
+        elif s is None:
             raise ValueError(f"column {j} has neither a source nor a default")
     if shapes is not None:
         shp = _plan_list(shapes, "shapes", ncols, unit)
@@ -58,6 +62,7 @@ cdef tuple _plan_layout(tuple srcs, tuple defs, bint tuples, Py_ssize_t* pos, in
     (F_NONE/F_VALUE/F_CALL per column) from a checked plan -> the default value or factory per
     column (None where there is none)."""
     cdef Py_ssize_t j
+    cdef tuple df
     fills = []
     for j in range(len(srcs)):
         s, df = srcs[j], defs[j]
