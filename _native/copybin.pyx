@@ -567,5 +567,6 @@ def _chunks(_Encoder enc, it, Py_ssize_t chunk_bytes):
     yield enc.buf.take()
 
 
+include "plan_args.pxi"
 include "copybin_plan.pxi"
 include "copybin_decode.pxi"

@@ -2,12 +2,7 @@
 # plan (where the value comes from, what fills it when absent) -> COPY BINARY rows in one C pass,
 # without building a Python row per item.  It only takes the happy path: the first item it
 # cannot encode as planned stops it, and the caller handles that item its own (slow, exact) way.
-
-cdef enum:
-    F_NONE = 0      # no default: the item must carry the value
-    F_VALUE = 1     # constant default
-    F_CALL = 2      # default factory, called per row
-
+# The plan's argument checks live in plan_args.pxi.
 
 cdef int _json_ok(object v, int depth) except -1:
     """1 when ``v`` is JSON that the checked write paths accept (no NaN/inf, no NUL or lone
@@ -52,57 +47,20 @@ cdef class _Plan:
     cdef int* fill
     cdef tuple keys           # dict mode: key per column (None = not from the item)
     cdef tuple fills          # default value / factory per column
-    cdef Py_ssize_t nkeys     # columns taken from the item
     cdef tuple shapes         # per column: None or the exact types an item's value must have
 
-    def __cinit__(self, types, sources, defaults, width, shapes):
-        cdef Py_ssize_t j
-        self.enc = _Encoder(types, None)
-        self.ncols = self.enc.ncols
-        if type(width) is not int:
-            raise TypeError("width must be an int")
+    def __cinit__(self, _Encoder enc, tuple srcs, tuple defs, Py_ssize_t width, tuple shapes):
+        """``srcs``/``defs``/``shapes`` as checked by ``_plan_args``."""
+        self.enc = enc
+        self.ncols = enc.ncols
         self.width = width
-        srcs = _plan_list(sources, "sources", self.ncols)
-        defs = _plan_list(defaults, "defaults", self.ncols)
         self.pos = <Py_ssize_t*>malloc(self.ncols * sizeof(Py_ssize_t))
         self.fill = <int*>malloc(self.ncols * sizeof(int))
         if self.pos == NULL or self.fill == NULL:
             raise MemoryError()
-        fills = []
-        self.nkeys = 0
-        for j in range(self.ncols):
-            s = srcs[j]
-            self.pos[j] = -1
-            if s is not None:
-                self.nkeys += 1
-                if width >= 0:
-                    if type(s) is not int or not 0 <= s < width:
-                        raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
-                    self.pos[j] = s
-            d = defs[j]
-            if d is None:
-                self.fill[j] = F_NONE
-                fills.append(None)
-            elif type(d) is tuple and len(d) == 2 and d[0] in ("value", "call"):
-                if d[0] == "call" and not callable(d[1]):
-                    raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
-                self.fill[j] = F_VALUE if d[0] == "value" else F_CALL
-                fills.append(d[1])
-            else:
-                raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {d!r}")
-            if s is None and d is None:
-                raise ValueError(f"column {j} has neither a source nor a default")
+        self.fills = _plan_layout(srcs, defs, width >= 0, self.pos, self.fill)
         self.keys = srcs
-        self.fills = tuple(fills)
-        self.shapes = None
-        if shapes is not None:
-            shp = _plan_list(shapes, "shapes", self.ncols)
-            for j in range(self.ncols):
-                if shp[j] is not None and (type(shp[j]) is not tuple or
-                                           not all(isinstance(t, type) for t in shp[j])):
-                    raise TypeError(f"shapes[{j}] must be None or a tuple of types")
-            if any(x is not None for x in shp):
-                self.shapes = shp
+        self.shapes = shapes
 
     def __dealloc__(self):
         free(self.pos)
@@ -166,23 +124,12 @@ cdef class _Plan:
         return 0
 
 
-cdef tuple _plan_list(seq, str what, int ncols):
-    if isinstance(seq, str):
-        raise TypeError(f"{what} must be a sequence, not str")
-    out = tuple(seq)
-    if len(out) != ncols:
-        raise ValueError(f"{what} has {len(out)} entries for {ncols} types")
-    return out
-
-
 def encode_plan(items, types, sources, defaults, width, start=0, *, bint header=False, shapes=None):
-    cdef _Plan plan = _Plan(types, sources, defaults, width, shapes)
+    cdef _Encoder enc = _Encoder(types, None)
+    srcs, defs, shp = _plan_args(enc.ncols, "types", sources, defaults, width, shapes, items, start)
+    cdef _Plan plan = _Plan(enc, srcs, defs, width, shp)
     cdef Py_ssize_t i, n, mark
-    cdef _Buf buf = plan.enc.buf
-    if not PyList_CheckExact(items):
-        raise TypeError(f"items must be a list, got {_tname(items)}")
-    if type(start) is not int or start < 0:
-        raise ValueError("start must be a non-negative int")
+    cdef _Buf buf = enc.buf
     if header:
         buf.write(PyBytes_AS_STRING(HEADER), 19)
     i = start

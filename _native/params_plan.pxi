@@ -1,16 +1,7 @@
 # Included by params.pyx (one compilation unit): planned bulk items -> coerced tuples,
-# and LOAD DATA text for MySQL.
+# and LOAD DATA text for MySQL.  The plan's argument checks live in plan_args.pxi.
 
 # -- planned items -------------------------------------------------------------------------------
-cdef tuple _plan_list(seq, str what, Py_ssize_t ncols):
-    if isinstance(seq, str):
-        raise TypeError(f"{what} must be a sequence, not str")
-    out = tuple(seq)
-    if len(out) != ncols:
-        raise ValueError(f"{what} has {len(out)} entries for {ncols} kinds")
-    return out
-
-
 cdef class _Skip(Exception):
     pass
 
@@ -42,31 +33,7 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
     for k in ks:
         if _kind(k) == K_UNKNOWN:
             raise ValueError(f"unknown kind {k!r}")
-    if type(width) is not int:
-        raise TypeError("width must be an int")
-    srcs = _plan_list(sources, "sources", ncols)
-    defs = _plan_list(defaults, "defaults", ncols)
-    for j in range(ncols):
-        s, df = srcs[j], defs[j]
-        if s is not None and width >= 0 and (type(s) is not int or not 0 <= s < width):
-            raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
-        if df is not None and not (type(df) is tuple and len(df) == 2 and df[0] in ("value", "call")):
-            raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {df!r}")
-        if df is not None and df[0] == "call" and not callable(df[1]):
-            raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
-        if s is None and df is None:
-            raise ValueError(f"column {j} has neither a source nor a default")
-    if shapes is not None:
-        shp = _plan_list(shapes, "shapes", ncols)
-        for j in range(ncols):
-            if shp[j] is not None and (type(shp[j]) is not tuple or not all(isinstance(t, type) for t in shp[j])):
-                raise TypeError(f"shapes[{j}] must be None or a tuple of types")
-        if all(x is None for x in shp):
-            shp = None
-    if type(items) is not list:
-        raise TypeError(f"items must be a list, got {_tname(items)}")
-    if type(start) is not int or start < 0:
-        raise ValueError("start must be a non-negative int")
+    srcs, defs, shp = _plan_args(ncols, "kinds", sources, defaults, width, shapes, items, start)
     kc = <int*>PyMem_Malloc(ncols * sizeof(int) + 1)
     fill = <int*>PyMem_Malloc(ncols * sizeof(int) + 1)
     pos = <Py_ssize_t*>PyMem_Malloc(ncols * sizeof(Py_ssize_t) + 1)
@@ -76,14 +43,9 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         PyMem_Free(pos)
         raise MemoryError()
     try:
-        fills = []
         for j in range(ncols):
             kc[j] = _kind(ks[j])
-            s, df = srcs[j], defs[j]
-            pos[j] = s if (width >= 0 and s is not None) else -1
-            fill[j] = 0 if df is None else (1 if df[0] == "value" else 2)
-            fills.append(None if df is None else df[1])
-        fv = tuple(fills)
+        fv = _plan_layout(srcs, defs, width >= 0, pos, fill)
         consts = [_UNSET] * ncols
         i = start
         n = len(<list>items)
@@ -102,7 +64,7 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                                 sh = <object>PyTuple_GET_ITEM(shp, j)
                                 if sh is not None and type(v) not in <tuple>sh:
                                     raise _Skip()
-                        elif fill[j] == 1:
+                        elif fill[j] == F_VALUE:
                             # a constant is coerced once per call (coerce is pure)
                             c = <object>PyList_GET_ITEM(consts, j)
                             if c is _UNSET:
@@ -122,10 +84,10 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
                         k = <object>PyTuple_GET_ITEM(srcs, j)
                         hit = NULL if k is None else PyDict_GetItemWithError(item, k)
                         if hit == NULL:
-                            if fill[j] == 0:
+                            if fill[j] == F_NONE:
                                 raise _Skip()
                             v = <object>PyTuple_GET_ITEM(fv, j)
-                            if fill[j] == 2:
+                            if fill[j] == F_CALL:
                                 v = v()
                             else:
                                 c = <object>PyList_GET_ITEM(consts, j)

@@ -14,6 +14,8 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import orjson
 
+from . import _plan
+
 INT, FLOAT, BOOL, STR, BYTES, DATETIME, DATE, DECIMAL, UUID, JSON, VECTOR = range(1, 12)
 KIND_NAMES = {INT: "int", FLOAT: "float", BOOL: "bool", STR: "str", BYTES: "bytes",
               DATETIME: "datetime", DATE: "date", DECIMAL: "Decimal", UUID: "UUID",
@@ -307,19 +309,6 @@ def decode_rows(rows, names, kinds, dialect: int) -> list:
 
 
 # -- planned items -------------------------------------------------------------------------------
-def _plan_list(seq, what, ncols):
-    if isinstance(seq, str):
-        raise TypeError(f"{what} must be a sequence, not str")
-    out = tuple(seq)
-    if len(out) != ncols:
-        raise ValueError(f"{what} has {len(out)} entries for {ncols} kinds")
-    return out
-
-
-class _Skip(Exception):
-    """The item is not on the planned fast path."""
-
-
 def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, shapes=None):
     """Source items + a per-column plan -> (list of coerced row tuples, stop); see the stub."""
     d = dialect
@@ -330,38 +319,12 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
     for k in ks:
         if not any(k == x for x in KIND_NAMES):
             raise ValueError(f"unknown kind {k!r}")
-    if type(width) is not int:
-        raise TypeError("width must be an int")
-    srcs = _plan_list(sources, "sources", ncols)
-    defs = _plan_list(defaults, "defaults", ncols)
-    for j in range(ncols):
-        s, df = srcs[j], defs[j]
-        if s is not None and width >= 0 and (type(s) is not int or not 0 <= s < width):
-            raise ValueError(f"sources[{j}] must be a position in 0..{width - 1} for tuple items, got {s!r}")
-        if df is not None and not (type(df) is tuple and len(df) == 2 and df[0] in ("value", "call")):
-            raise ValueError(f"defaults[{j}] must be None, ('value', v) or ('call', f), got {df!r}")
-        if df is not None and df[0] == "call" and not callable(df[1]):
-            raise TypeError(f"defaults[{j}]: a 'call' default needs a callable")
-        if s is None and df is None:
-            raise ValueError(f"column {j} has neither a source nor a default")
-    shp = None
-    if shapes is not None:
-        shp = _plan_list(shapes, "shapes", ncols)
-        for j in range(ncols):
-            if shp[j] is not None and (type(shp[j]) is not tuple or not all(isinstance(t, type) for t in shp[j])):
-                raise TypeError(f"shapes[{j}] must be None or a tuple of types")
-        if all(x is None for x in shp):
-            shp = None
-    if type(items) is not list:
-        raise TypeError(f"items must be a list, got {_tname(items)}")
-    if type(start) is not int or start < 0:
-        raise ValueError("start must be a non-negative int")
-    missing = object()
+    srcs, defs, shp = _plan.check_args(ncols, "kinds", sources, defaults, width, shapes, items, start)
 
     def taken(j, v):
         if shp is not None and v is not None and shp[j] is not None and type(v) not in shp[j]:
-            raise _Skip
-        return v
+            raise _plan.Skip
+        return None if v is None else coerce(v, ks[j], d)
 
     consts = {}
 
@@ -369,7 +332,7 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         """-> the coerced default of column j (a constant is coerced once per call)."""
         df = defs[j]
         if df is None:
-            raise _Skip
+            raise _plan.Skip
         if df[0] == "call":
             v = df[1]()
             return None if v is None else coerce(v, ks[j], d)
@@ -378,40 +341,8 @@ def coerce_plan(items, kinds, dialect, sources, defaults, width, start=0, *, sha
         return consts[j]
 
     out = []
-    i, n = start, len(items)
-    while i < n:
-        item = items[i]
-        vals = []
-        try:
-            if width >= 0:
-                if type(item) is not tuple or len(item) != width:
-                    raise _Skip
-                for j in range(ncols):
-                    if srcs[j] is None:
-                        vals.append(filled(j))
-                        continue
-                    v = taken(j, item[srcs[j]])
-                    vals.append(None if v is None else coerce(v, ks[j], d))
-            else:
-                if type(item) is not dict:
-                    raise _Skip
-                found = 0
-                for j in range(ncols):
-                    k = srcs[j]
-                    v = missing if k is None else item.get(k, missing)
-                    if v is missing:
-                        vals.append(filled(j))
-                        continue
-                    found += 1
-                    v = taken(j, v)
-                    vals.append(None if v is None else coerce(v, ks[j], d))
-                if found != len(item):
-                    raise _Skip
-        except Exception:
-            break
-        out.append(tuple(vals))
-        i += 1
-    return out, i
+    stop = _plan.walk(items, start, srcs, width, taken, filled, tuple, out)
+    return out, stop
 
 
 # -- LOAD DATA text ------------------------------------------------------------------------------

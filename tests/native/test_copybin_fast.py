@@ -115,6 +115,13 @@ def test_bad_arguments(impl, args, exc, msg):
     assert msg in str(ei.value)
 
 
+def test_types_read_once(impl):
+    """``types`` may be a one-shot iterable (the twin used to read it twice)."""
+    cb = mod(impl)
+    items = [(1, "a", None)]
+    assert cb.encode_plan(items, iter(TYPES), *TUPLE_PLAN) == cb.encode_plan(items, TYPES, *TUPLE_PLAN)
+
+
 def test_bad_start_and_shapes(impl):
     cb = mod(impl)
     with pytest.raises(ValueError, match="start must be a non-negative int"):
