@@ -78,10 +78,11 @@ cdef object _decode_vector(object value):
         return _vector().unpack(value)
     if t is str:
         text = value.strip()
-        if len(text) < 2 or text[0] != "[" or text[-1] != "]":
+        n = len(text)    # explicit indices: wraparound=False leaves negative ones undefined
+        if n < 2 or text[0] != "[" or text[n - 1] != "]":
             raise ValueError("vector text must look like [1,2,3]")
         v = _vector()
-        return v.unpack(v.pack([float(x) for x in text[1:-1].split(",")]))
+        return v.unpack(v.pack([float(x) for x in text[1:n - 1].split(",")]))
     return value
 
 
