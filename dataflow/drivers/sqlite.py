@@ -11,7 +11,7 @@ import re
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver
+from .base import Conn, Driver, finish
 
 
 def translate(exc: BaseException) -> BaseException:
@@ -140,6 +140,17 @@ class _LiteConn(Conn):
                 err = translate(exc)
             err.row_index = getattr(exc, "row_index", None)
             raise err from exc
+
+
+async def _undo_begin(task, conn, lk):
+    try:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()          # retrieved: a failed BEGIN is reported by the caller's error
+        if conn.db.in_transaction:
+            await conn.execute("ROLLBACK")
+    finally:
+        lk.release()
 
 
 def _bulk():
@@ -284,10 +295,14 @@ class SQLiteDriver(Driver):
         begin = _begin_sql(isolation)
         conn = self._conn or await self.open()
         lk = await self._locked()
+        task = asyncio.ensure_future(conn.execute(begin))
         try:
-            await conn.execute(begin)
+            await asyncio.shield(task)
         except BaseException:
-            lk.release()
+            # A cancelled caller does not stop the worker thread: BEGIN may still run after this
+            # point.  Wait for it and undo it before the connection is free again, or the next
+            # BEGIN fails ("cannot start a transaction within a transaction").
+            await finish(_undo_begin(task, conn, lk))
             raise
         tx = _LiteConn(conn.db)
         tx.lock = lk
