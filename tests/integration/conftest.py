@@ -75,9 +75,15 @@ def tables():
 
 
 @pytest.fixture
-async def db(url, tables):
+def db_kwargs():
+    """Extra DataFlow(...) arguments for ``db``; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+async def db(url, tables, db_kwargs):
     """A DataFlow on the backend under test; tables created through `tables(...)` are dropped."""
-    d = DataFlow(url)
+    d = DataFlow(url, **db_kwargs)
     yield d
     try:
         for t in d.list_tables():

@@ -11,7 +11,6 @@ import pytest
 
 from dataflow.errors import BulkLoadError
 
-from .conftest import make_db
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -19,15 +18,9 @@ N = 50_000
 
 
 @pytest.fixture
-async def db(url, tables):
+def db_kwargs():
     """One pooled connection, so "usable after the failure" is about the connection that failed."""
-    d = make_db(url, pool_size=1)
-    yield d
-    try:
-        for t in d.list_tables():
-            await d.execute_raw(f"DROP TABLE IF EXISTS {d.dialect.quote(t)}")
-    finally:
-        await d.close_async()
+    return {"pool_size": 1}
 
 
 def _item(db, tables):
