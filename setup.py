@@ -1,6 +1,9 @@
 """Build the optional Cython core.
 
 NATIVE_MODULES is the one list of compiled modules (tests check it against _native/).
+The sources stay in the top-level ``_native/`` folder but install as ``dataflow._native``
+(a package-dir mapping): a generic top-level name could clash with another library's, and a
+source checkout's uncompiled ``_native/`` folder could shadow the installed compiled one.
 The build is optional for users (a failed compile leaves the pure-Python twins) and mandatory
 when DATAFLOW_REQUIRE_NATIVE=1, so CI cannot silently test the twins twice.
 """
@@ -8,7 +11,7 @@ when DATAFLOW_REQUIRE_NATIVE=1, so CI cannot silently test the twins twice.
 import os
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 NATIVE_MODULES = ["filters", "params", "copybin", "vector", "sqlitebulk"]
@@ -24,7 +27,7 @@ def _extensions():
             raise
         print("Cython not installed: building without the native core", file=sys.stderr)
         return []
-    exts = [Extension(f"_native.{m}", [f"_native/{m}.pyx"], optional=not REQUIRE,
+    exts = [Extension(f"dataflow._native.{m}", [f"_native/{m}.pyx"], optional=not REQUIRE,
                       extra_compile_args=["-O3"]) for m in NATIVE_MODULES
             if os.path.exists(f"_native/{m}.pyx")]
     return cythonize(exts, language_level=3, quiet=True,
@@ -52,4 +55,9 @@ class OptionalBuildExt(build_ext):
             print(f"native module {ext.name} failed to build ({exc})", file=sys.stderr)
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+PACKAGES = find_packages(include=["dataflow", "dataflow.*"]) + ["dataflow._native", "dataflow._native._pure"]
+
+setup(packages=PACKAGES,
+      package_dir={"dataflow._native": "_native", "dataflow._native._pure": "_native/_pure"},
+      package_data={"dataflow._native": ["*.pyx", "*.pyi", "*.pxd", "*.pxi"]},
+      ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -29,7 +29,7 @@ def _decide() -> tuple[str, str]:
     missing = []
     for name in MODULES:
         try:
-            mod = importlib.import_module(f"_native.{name}")
+            mod = importlib.import_module(f"{__name__}.{name}")
         except ImportError as exc:
             missing.append(f"{name} ({exc})")
             continue
@@ -52,7 +52,7 @@ def load(name: str, impl: str | None = None):
         raise ValueError(f"unknown native module {name!r}; known: {', '.join(MODULES)}")
     impl = impl or IMPLEMENTATION
     if impl == "native":
-        return importlib.import_module(f"_native.{name}")
+        return importlib.import_module(f"{__name__}.{name}")
     if impl == "python":
-        return importlib.import_module(f"_native._pure.{name}")
+        return importlib.import_module(f"{__name__}._pure.{name}")
     raise ValueError(f"impl must be 'native' or 'python', not {impl!r}")

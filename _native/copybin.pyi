@@ -13,7 +13,7 @@ iterable propagate unchanged.
 
 Example::
 
-    from _native import load
+    from dataflow._native import load
     copybin = load("copybin")
     data = copybin.encode_rows([(1, "a"), (2, None)], ["int8", "text"])
     await conn.copy_to_table("t", source=io.BytesIO(data), columns=["id", "name"], format="binary")

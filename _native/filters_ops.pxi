@@ -149,7 +149,7 @@ cdef int _json_contains(_Compiler c, object v, _Col col) except -1:
     cdef int mode = c.spec._mode
     try:
         if _check_json is None:
-            from _native._pure.params import _check_json as check
+            from dataflow._native._pure.params import _check_json as check
             _check_json = check
         _check_json(v)
         if mode == 0:

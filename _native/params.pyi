@@ -13,7 +13,7 @@ a pass-through on decode; an unknown dialect behaves as "not PostgreSQL, not MyS
 
 Example::
 
-    from _native import load
+    from dataflow._native import load
     params = load("params")
     params.coerce_row([7, "Ann", True], (params.INT, params.STR, params.BOOL), params.SQLITE,
                       ("id", "name", "active"))            # -> [7, "Ann", 1]

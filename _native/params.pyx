@@ -249,7 +249,7 @@ def _check_json(v, depth=0):
             return None
     # Negative or non-int depth: C recursion would not be bounded; use the twin itself.
     if _py_check_json is None:
-        from _native._pure.params import _check_json as check
+        from dataflow._native._pure.params import _check_json as check
         _py_check_json = check
     return _py_check_json(v, depth)
 

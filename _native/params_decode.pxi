@@ -93,7 +93,7 @@ cdef object _vector():
     """The compiled vector module (imported on first use: most rows have no vectors)."""
     global _VECTOR_MODULE
     if _VECTOR_MODULE is None:
-        from _native import vector
+        from dataflow._native import vector
         _VECTOR_MODULE = vector
     return _VECTOR_MODULE
 

@@ -109,7 +109,7 @@ cdef int _resolve() except -1:
         return 0
     import _sqlite3
     import sqlite3 as _sq
-    from _native._pure import sqlitebulk as _tw
+    from dataflow._native._pure import sqlitebulk as _tw
     sqlite3, _twin = _sq, _tw
     path = getattr(_sqlite3, "__file__", None)
     if not path or not (3, 8) <= sys.version_info[:2] <= (3, 14) or sys.implementation.name != "cpython":

@@ -72,7 +72,7 @@ def _rows_out(group, res, base, notes, n):
 async def _pg(n, repeats):
     import asyncpg
 
-    import _native
+    from dataflow import _native
     from dataflow import DataFlow
     copybin = _native.load("copybin")
     table = "bench_bulk_pg"
@@ -129,9 +129,9 @@ async def _pg(n, repeats):
 async def _sqlite(n, repeats):
     import aiosqlite
 
-    import _native
+    from dataflow import _native
     from dataflow import DataFlow
-    from _native._pure import params as K
+    from dataflow._native._pure import params as K
     params = _native.load("params")
     tmp = tempfile.mkdtemp()
     path = os.path.join(tmp, "bench.db")

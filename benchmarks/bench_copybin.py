@@ -92,7 +92,7 @@ async def _server_cases(rows, encoded: bytes, native, repeats: int) -> list[dict
 
 
 def run(quick: bool) -> list[dict]:
-    import _native
+    from dataflow import _native
     native = _native.load("copybin", "native")
     twin = _native.load("copybin", "python")
     repeats = 3 if quick else 7

@@ -47,9 +47,9 @@ def _sqlalchemy_case():
 
 
 def run(quick: bool) -> list[dict]:
-    import _native
-    from _native._pure import filters as pure_filters
-    from _native._pure import params as pure_params
+    from dataflow import _native
+    from dataflow._native._pure import filters as pure_filters
+    from dataflow._native._pure import params as pure_params
 
     rows = []
 

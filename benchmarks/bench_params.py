@@ -29,8 +29,8 @@ def _row():
 
 
 def run(quick: bool) -> list[dict]:
-    import _native
-    from _native._pure import params as pure
+    from dataflow import _native
+    from dataflow._native._pure import params as pure
 
     try:
         native = _native.load("params", "native")

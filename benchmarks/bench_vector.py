@@ -71,7 +71,7 @@ def _numpy_single_thread(reps):
 def run(quick: bool) -> list[dict]:
     import numpy as np
 
-    import _native
+    from dataflow import _native
 
     reps = 5 if quick else 15
     rng = np.random.default_rng(SEED)

@@ -52,7 +52,7 @@ async def _client(quick, M, q) -> list[dict]:
 
     import numpy as np
 
-    import _native
+    from dataflow import _native
     from dataflow import DataFlow
 
     reps = 3 if quick else 7

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no benchmark module matches {args.only}", file=sys.stderr)
         return 2
 
-    import _native
+    from dataflow import _native
 
     started = _dt.datetime.now().astimezone()
     results: list[dict] = []

@@ -10,7 +10,7 @@ import sys
 def _info(args) -> int:
     import platform
 
-    import _native
+    from dataflow import _native
 
     print(f"dataflow {__import__('dataflow').__version__} on Python {platform.python_version()}")
     print(f"native core: {_native.IMPLEMENTATION} ({_native.REASON})")

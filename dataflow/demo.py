@@ -41,7 +41,7 @@ def main(url: str | None = None, rows: int = 100_000) -> int:
     if url is None:
         tmp = tempfile.mkdtemp(prefix="dataflow-demo-")
         url = f"sqlite:///{os.path.join(tmp, 'demo.db')}"
-    import _native
+    from dataflow import _native
     print(f"DataFlow demo on {url}  (native core: {_native.IMPLEMENTATION})")
     db = _define(DataFlow(url))
 

@@ -124,7 +124,7 @@ class DataFlow:
         return list(self._models)
 
     def get_model_fields(self, name) -> dict:
-        from _native._pure.params import KIND_NAMES
+        from dataflow._native._pure.params import KIND_NAMES
 
         info = self._table(name).model
         return {n: {"type": KIND_NAMES[f.kind], "nullable": f.nullable, "required": f.required,

@@ -295,7 +295,7 @@ class _Compiler:
     def json_contains(self, v, qcol, path):
         mode = self.spec.json_contains_mode
         try:
-            from _native._pure.params import _check_json
+            from dataflow._native._pure.params import _check_json
             _check_json(v)
             if mode == 0:
                 bound = orjson.dumps([v]).decode()

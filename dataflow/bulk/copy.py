@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 
-import _native
+from dataflow import _native
 
 from ..drivers.postgresql import translate
 from ..errors import BulkLoadError

@@ -16,7 +16,7 @@ import uuid as _uuid
 from decimal import Decimal
 
 import orjson
-import _native
+from dataflow import _native
 
 from ..errors import ValidationError
 from .progress import Progress

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import _native
+from dataflow import _native
 
 from ..errors import BulkLoadError, DataFlowError, ValidationError
 from .progress import Progress

@@ -18,7 +18,7 @@ import re
 import tempfile
 import weakref
 
-import _native
+from dataflow import _native
 
 from ..drivers.mysql import INIT_SQL, translate
 from ..errors import BulkLoadError, DataFlowError

@@ -13,7 +13,7 @@ import uuid as _uuid
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 
-import _native
+from dataflow import _native
 import orjson
 
 from ..errors import BulkLoadError, ValidationError

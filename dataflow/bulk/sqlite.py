@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-import _native
+from dataflow import _native
 
 from ..errors import BulkLoadError, DataFlowError
 

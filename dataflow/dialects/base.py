@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-import _native
+from dataflow import _native
 
 from ..models.model import ModelInfo
 

@@ -3,7 +3,7 @@ comparisons are case-sensitive like PostgreSQL and SQLite, DATETIME(6) in UTC, O
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from .base import Dialect
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from .base import Dialect
 

@@ -3,7 +3,7 @@ JSON in TEXT, a registered REGEXP, JSON-array parameters for long IN lists."""
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from .base import Dialect
 

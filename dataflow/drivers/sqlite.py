@@ -154,7 +154,7 @@ async def _undo_begin(task, conn, lk):
 
 
 def _bulk():
-    import _native
+    from dataflow import _native
     return _native.load("sqlitebulk")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
-import _native
+from dataflow import _native
 
 from .discover import HISTORY_TABLE
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import _native
+from dataflow import _native
 
 from ..errors import ModelDefinitionError
 from ..types import MISSING, Field, Vector
@@ -179,7 +179,7 @@ def json_shape_check(f: FieldInfo):
 
 def _vector_dim_check(dim: int):
     """Vector fields: the declared dimension, no NaN/inf/empty (before any SQL, on every dialect)."""
-    import _native
+    from dataflow import _native
     validate = _native.load("vector").validate
 
     def check_vector(v):

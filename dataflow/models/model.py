@@ -10,7 +10,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 
-import _native
+from dataflow import _native
 
 from ..errors import ModelDefinitionError
 from ..types import MISSING, Field

@@ -9,7 +9,7 @@ the failing row can be located exactly); ``atomic=False`` commits batch by batch
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from ..errors import BulkLoadError, DataFlowError, ValidationError
 from . import bulk_ids

@@ -5,7 +5,7 @@ An empty filter would touch every row: it is refused unless ``confirmed=True``.
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
 from . import validate as V

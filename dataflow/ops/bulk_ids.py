@@ -16,7 +16,7 @@ the order of ``RETURNING`` rows: SQL leaves it unspecified.  What is relied on i
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from ..errors import ValidationError
 

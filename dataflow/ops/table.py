@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import uuid as _uuid
 
-import _native
+from dataflow import _native
 
 from ..errors import FilterError, NotFoundError, UnsupportedFeatureError, ValidationError
 from ..models.model import ModelInfo

@@ -12,7 +12,7 @@ import struct
 import sys
 from array import array
 
-import _native
+from dataflow import _native
 
 from ..errors import DataFlowError
 

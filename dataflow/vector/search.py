@@ -8,7 +8,7 @@ PostgreSQL without pgvector): the filtered candidates' float32 blobs are read an
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from ..errors import ValidationError
 from . import setup as S

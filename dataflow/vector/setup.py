@@ -7,7 +7,7 @@ columns stay float32 BLOBs and searches rank client-side.
 
 from __future__ import annotations
 
-import _native
+from dataflow import _native
 
 from . import pgcodec
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-import _native
+from dataflow import _native
 
 
 def _native_available(name: str) -> tuple[bool, str]:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from _native._pure import params as P
+from dataflow._native._pure import params as P
 from tests.native.conftest import load_impl
 
 COLUMNS = {"id": P.INT, "age": P.INT, "score": P.FLOAT, "status": P.STR, "name": P.STR,
@@ -220,7 +220,7 @@ def test_custom_root_path_and_bad_path(mod, specs):
 def test_spec_must_come_from_the_same_module(mod):
     with pytest.raises(TypeError, match="^spec must be a FilterSpec, got dict$"):
         mod.compile_filter({"age": 1}, {})
-    other = load_impl("filters", "python") if mod.__name__ == "_native.filters" else None
+    other = load_impl("filters", "python") if mod.__name__ == "dataflow._native.filters" else None
     if other is not None:
         with pytest.raises(TypeError, match="^spec must be a FilterSpec, got FilterSpec$"):
             mod.compile_filter({"age": 1}, make_specs(other)["pg"])

@@ -4,7 +4,7 @@ pure-Python twins and the .pyi stubs -- and the twins expose every public name o
 import ast
 import pathlib
 
-import _native
+from dataflow import _native
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -49,3 +49,18 @@ def test_twins_define_every_stub_name():
 def test_switch_reports_a_reason():
     assert _native.IMPLEMENTATION in ("native", "python")
     assert _native.REASON
+
+
+def test_core_is_installed_under_the_package():
+    """The compiled core is ``dataflow._native`` (never a top-level ``_native`` that another
+    library, or a source checkout's uncompiled folder, could shadow), and every module the
+    switch loads comes from that package's directory."""
+    import sys
+
+    assert _native.__name__ == "dataflow._native"
+    assert "_native" not in sys.modules, "something imported the source folder as a top-level package"
+    pkg_dir = pathlib.Path(_native.__file__).resolve().parent
+    for name in _native.MODULES:
+        mod = _native.load(name)
+        assert mod.__name__ in (f"dataflow._native.{name}", f"dataflow._native._pure.{name}")
+        assert pathlib.Path(mod.__file__).resolve().is_relative_to(pkg_dir)

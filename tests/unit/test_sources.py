@@ -11,7 +11,7 @@ import pytest
 from dataflow.bulk.rows import TEXT_PARSERS, _parse_bool, _parse_datetime
 from dataflow.bulk.sources import detect_format, open_source
 from dataflow.errors import BulkLoadError, ValidationError
-from _native._pure import params as K
+from dataflow._native._pure import params as K
 
 
 async def _collect(src, size=2):
