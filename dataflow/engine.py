@@ -15,7 +15,7 @@ from .errors import ConfigurationError, DataFlowError, ModelDefinitionError, Val
 from .express import Express, ExpressSync
 from .models.model import build_model
 from .types import MISSING
-from .nodes import transaction_nodes as _transaction_nodes  # noqa: F401  (registers built-in nodes)
+from .nodes.registry import claim_name, release_name
 
 
 class DataFlow:
@@ -52,12 +52,11 @@ class DataFlow:
             cache_enabled=cache_enabled, cache_ttl=cache_ttl, redis_url=redis_url, monitoring=monitoring,
             slow_query_threshold=slow_query_threshold, testing=testing, name=name)
         self.adapter = adapter
-        self.name = _unique_name(self.config.name, self, explicit=name is not None)
-        from .dialects import dialect_for
+        self.name = claim_name(self.config.name, self, explicit=name is not None)
         from .drivers import driver_for
 
         self.driver = driver_for(self.config)  # refuses mongodb:// before any driver check
-        self.dialect = dialect_for(self.config.url.dialect)
+        self.dialect = self.driver.dialect
         self._models: dict = {}
         self._tables: dict = {}
         self._nodes: dict = {}
@@ -70,6 +69,9 @@ class DataFlow:
             from .monitoring import Monitor, attach
             self.monitor = Monitor(self.config.slow_query_threshold)
             attach(self.driver, self.monitor)
+        if self.config.echo:
+            from .monitoring import echo
+            echo(self.driver)
 
     def __repr__(self) -> str:
         return f"DataFlow({self.config.url.redacted()!r}, name={self.name!r})"
@@ -252,6 +254,18 @@ class DataFlow:
         from .drivers.base import run_in_transaction
         return await run_in_transaction(self.driver, fn, retries=retries, isolation_level=isolation_level)
 
+    def on_statement(self, fn):
+        """Call ``fn(sql, seconds, ok)`` after every statement (monitoring, logging); returns a
+        callable that removes the hook.  Keep it cheap: it runs on every statement."""
+        return self.driver.add_hook("on_statement", fn)
+
+    def after_commit(self, fn):
+        """Call ``fn(tables)`` once per committed write with the set of tables written (an
+        autocommit statement, a bulk load, a transaction's final COMMIT; never on rollback).
+        ``fn`` may be a coroutine function; it runs before the write call returns.  Returns a
+        callable that removes the hook."""
+        return self.driver.add_hook("after_commit", fn)
+
     def metrics(self) -> dict:
         """Per-model query counts and latency histograms, the slow-query log and pool stats.
 
@@ -264,18 +278,22 @@ class DataFlow:
 
     async def execute_raw(self, sql: str, *params):
         """Run raw SQL with bind parameters; returns rows for queries, else the row count."""
+        from .drivers.hooks import written_tables
+
         head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        writes = written_tables(sql)
         if head in ("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN", "VALUES", "DESCRIBE") or " RETURNING " in sql.upper():
-            return [tuple(r) for r in await self.driver.fetch(sql, params)]
-        return await self.driver.execute(sql, params)
+            return [tuple(r) for r in await self.driver.fetch(sql, params, writes=writes)]
+        return await self.driver.execute(sql, params, writes=writes)
 
     async def load(self, model, source, **opts) -> dict:
-        """Bulk-load ``source`` into ``model`` (COPY / LOAD DATA / executemany); see dataflow.bulk.load."""
-        from .bulk.load import load; return await load(self, model, source, **opts)  # noqa: E702
+        """Bulk-load ``source`` into ``model`` as fast as the database allows (COPY BINARY /
+        LOAD DATA / the native SQLite writer); options and report: ``dataflow.bulk.load.load``."""
+        return await self._table(model).load(source, **opts)
 
     async def export(self, model, path, **opts) -> dict:
-        """Write ``model``'s rows to a CSV/JSONL/Parquet file; see dataflow.bulk.load.export."""
-        from .bulk.load import export; return await export(self, model, path, **opts)  # noqa: E702
+        """Write ``model``'s rows to a CSV/TSV/JSONL/Parquet file; see ``dataflow.bulk.export``."""
+        return await self._table(model).export(path, **opts)
 
     # -- testing helpers (dataflow.testing.helpers) ----------------------------------------------
     def test_create(self, model, **fields):
@@ -292,8 +310,7 @@ class DataFlow:
         await self.driver.close()
         from .nodes.registry import unregister_owner
         unregister_owner(self.name)
-        if _LIVE.get(self.name) is self:
-            del _LIVE[self.name]
+        release_name(self.name, self)
 
     def close(self) -> None:
         run_sync(self.close_async())
@@ -309,18 +326,3 @@ class DataFlow:
 
     async def __aexit__(self, *exc):
         await self.close_async()
-
-
-_LIVE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
-
-
-def _unique_name(name: str, db, explicit: bool) -> str:
-    """Instance names identify a DataFlow in node parameters (db_instance): keep them unique."""
-    if name in _LIVE and _LIVE[name] is not db and not explicit:
-        # An explicit name= is the user's to reuse (a re-created instance takes it over).
-        i = 2
-        while f"{name}#{i}" in _LIVE:
-            i += 1
-        name = f"{name}#{i}"
-    _LIVE[name] = db
-    return name

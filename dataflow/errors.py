@@ -62,6 +62,11 @@ class NodeExecutionError(WorkflowError):
 class DatabaseError(DataFlowError):
     """The database refused or failed a statement; ``orig`` is the driver's exception."""
 
+    #: the server's SQLSTATE where the driver reports one (PostgreSQL), else None
+    sqlstate: str | None = None
+    #: COPY failures: the 0-based row of that COPY the server names (None: it names none)
+    copy_row: int | None = None
+
     def __init__(self, message: str, orig: BaseException | None = None):
         super().__init__(message)
         self.orig = orig

@@ -1,15 +1,13 @@
 """The express API: direct async (``db.express``) and blocking (``db.express_sync``) calls.
 
-No workflow, lowest overhead: each method resolves the model's Table and calls the shared
-operation.  ``model`` is the class or its name; rows are plain dicts.
+No workflow, lowest overhead: each method resolves the model's store (``dataflow.store``) and
+calls its method; it never knows which kind of database is behind it.  ``model`` is the class
+or its name; rows are plain dicts.
 """
 
 from __future__ import annotations
 
 from ._loop import run_sync
-from .ops import bulk_edit
-from .ops.bulk import bulk_write
-from .ops.upsert import upsert as _upsert
 
 
 class Express:
@@ -52,31 +50,30 @@ class Express:
             from .errors import ValidationError
             raise ValidationError(f"{t.model.name} upsert: data must include the conflict key(s) {missing}")
         where = {k: data[k] for k in keys}
-        res = await _upsert(t, where, data, {k: v for k, v in data.items() if k not in keys})
+        res = await t.upsert(where, data, {k: v for k, v in data.items() if k not in keys})
         return res["record"]
 
     async def bulk_create(self, model, records, **opts) -> dict:
-        return await bulk_write(self._t(model), records, **opts)
+        return await self._t(model).bulk_create(records, **opts)
 
     async def bulk_update(self, model, filter=None, fields=None, **opts) -> dict:
-        return await bulk_edit.bulk_update(self._t(model), filter, fields, **opts)
+        return await self._t(model).bulk_update(filter, fields, **opts)
 
     async def bulk_delete(self, model, filter=None, **opts) -> dict:
-        return await bulk_edit.bulk_delete(self._t(model), filter, **opts)
+        return await self._t(model).bulk_delete(filter, **opts)
 
     async def bulk_upsert(self, model, records, conflict_on=None, **opts) -> dict:
-        return await bulk_edit.bulk_upsert(self._t(model), records, conflict_on=conflict_on, **opts)
+        return await self._t(model).bulk_upsert(records, conflict_on=conflict_on, **opts)
 
     async def vector_search(self, model, query_vector, k: int = 10, distance: str = "cosine", filter=None,
                             **opts) -> dict:
         """Nearest rows by a vector field: ``{"results": [row + "distance"], "count", "distance_metric"}``
         (``column_name``, ``return_distance``, ``vector_format`` as in VectorSearchNode)."""
-        from .vector.search import search
-        return await search(self._t(model), query_vector, k, distance, filter, **opts)
+        return await self._t(model).vector_search(query_vector, k, distance, filter, **opts)
 
     async def import_file(self, model, path, **opts) -> dict:
-        from .bulk.sources import import_file
-        return await import_file(self._db, self._t(model), path, **opts)
+        """``db.load`` of a file (same options and report)."""
+        return await self._t(model).load(path, **opts)
 
 
 class ExpressSync:

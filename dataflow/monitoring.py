@@ -1,9 +1,9 @@
 """Query monitoring (``DataFlow(monitoring=True)``): per-model counts, latency histograms and a
 slow-query log, read with ``db.metrics()``.
 
-Kept out of the drivers: a driver only calls ``monitor.record(sql, seconds, ok)``, and only when
-monitoring is on (the driver's methods are wrapped then; nothing is added to the hot path when
-it is off).  The model of a statement is found from the table it names.
+Kept out of the drivers: ``Monitor.record(sql, seconds, ok)`` is registered as the driver's
+``on_statement`` hook (dataflow.drivers.hooks) when monitoring is on; nothing is added to the
+hot path when it is off.  The model of a statement is found from the table it names.
 """
 
 from __future__ import annotations
@@ -108,23 +108,15 @@ class Monitor:
                 "slow_queries": list(self.slow)}
 
 
-def attach(driver, monitor: Monitor) -> None:
-    """Wrap ``driver``'s statement methods so each call is timed into ``monitor``."""
-    driver.monitor = monitor
-    for name in ("fetch", "fetchrow", "execute", "insert", "executemany"):
-        orig = getattr(type(driver), name).__get__(driver)
-        setattr(driver, name, _timed(orig, monitor, driver))
+def attach(driver, monitor: Monitor):
+    """Time every statement of ``driver`` into ``monitor``; returns the hook's remover."""
+    return driver.add_hook("on_statement", monitor.record)
 
 
-def _timed(orig, monitor, driver):
-    async def call(sql, params=()):
-        t0 = time.perf_counter()
-        ok = False
-        try:
-            out = await orig(sql, params)
-            ok = True
-            return out
-        finally:
-            monitor.record(sql, time.perf_counter() - t0, ok)
-    call.__wrapped__ = orig
-    return call
+def echo(driver):
+    """``echo=True``: log every statement's text and time to the ``dataflow.sql`` logger (INFO)."""
+    log = logging.getLogger("dataflow.sql")
+
+    def on_statement(sql, seconds, ok):
+        log.info("%s (%.3f ms%s)", sql, seconds * 1000, "" if ok else ", failed")
+    return driver.add_hook("on_statement", on_statement)

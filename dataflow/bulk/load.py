@@ -1,6 +1,6 @@
 """``db.load`` and ``db.export``: open the source, plan the rows, pick the loading path of the
-database (PostgreSQL COPY BINARY, MySQL LOAD DATA / packet-sized INSERTs, SQLite executemany),
-time it and report.
+database (``postgresql``: COPY BINARY; ``mysql``: LOAD DATA / packet-sized INSERTs; ``insert``:
+the SQLite writer and the generic INSERT path), time it and report.
 
 Failure semantics are the same on every path: atomic by default (any bad row, a source that
 raises, cancellation or ``timeout`` leaves zero rows and raises ``BulkLoadError`` with
@@ -12,40 +12,33 @@ from __future__ import annotations
 import asyncio
 import time
 
-from dataflow import _native
-
 from ..errors import BulkLoadError, DataFlowError, ValidationError
+import dataflow.bulk.options as O
 from .progress import Progress
 from .rows import RowPlan
 from .sources import Source, open_async_source, open_source
 
-K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
-
-CONFLICT_MODES = ("error", "skip", "update")
-PROTECTED = ("id", "created_at", "tenant_id")
 DEFAULT_BATCH = 10_000
 
 
 class LoadContext:
     """Everything one load needs, passed to the backend's ``run(ctx)``."""
 
-    def __init__(self, table, src: Source, plan: RowPlan, *, batch_size, conflict_resolution, conflict_on,
-                 update_fields, atomic, progress: Progress, options: dict):
+    def __init__(self, table, src: Source, plan: RowPlan, opts: "O.BulkOptions", progress: Progress,
+                 options: dict):
         self.table = table
         self.src = src
         self.plan = plan
-        self.batch_size = batch_size
-        self.conflict = conflict_resolution
-        self.conflict_on = conflict_on
-        self.atomic = atomic
+        self.batch_size = opts.batch_size or DEFAULT_BATCH
+        self.conflict = opts.mode
+        self.conflict_on = list(opts.conflict)
+        self.atomic = opts.atomic
         self.progress = progress
         self.options = options
         self.consumed = 0      # items taken from the source so far
         self.written = 0       # rows committed (atomic=False)
         self.transform = options.get("transform")
-        names = plan.names
-        self.update_cols = [c for c in names if c not in PROTECTED and c not in conflict_on
-                            and (update_fields is None or c in update_fields)] + ["updated_at"]
+        self.update_cols = opts.update_columns(plan.names)
 
     async def batches(self):
         """-> (start, items | None, cols | None, n), ``batch_size`` at a time: source items (after
@@ -76,14 +69,11 @@ def _transform(fn, items, start, plan):
 
 
 def _backend(dialect):
-    # The loading path is chosen by the dialect's name, once, here (data, not scattered ifs).
-    from . import copy, mysql, sqlite
-    return {"postgresql": copy, "mysql": mysql, "sqlite": sqlite}[dialect.name]
-
-
-def conflict_columns(table, conflict_on, label, mode=None):
-    from ..ops.bulk import _conflict_cols
-    return _conflict_cols(table, conflict_on, label, mode)
+    # The loading path is data on the dialect (``bulk_path``), mapped to its module once, here.
+    import dataflow.bulk.insert as insert
+    import dataflow.bulk.mysql as mysql
+    import dataflow.bulk.postgresql as postgresql
+    return {"copy": postgresql, "load_data": mysql, "sqlite": insert}[dialect.bulk_path]
 
 
 async def load_table(table, source, *, batch_size=None, conflict_resolution="error", conflict_on=None,
@@ -91,17 +81,22 @@ async def load_table(table, source, *, batch_size=None, conflict_resolution="err
                      delimiter=None, header=True, parse=None, update_fields=None, local_infile=None,
                      label=None) -> dict:
     """The body of ``db.load`` for one Table; see ``load``."""
-    m = table.model
-    label = label or f"{m.name} load"
-    if conflict_resolution not in CONFLICT_MODES:
-        raise ValidationError(f"{label}: conflict_resolution must be one of {CONFLICT_MODES}, "
-                              f"got {conflict_resolution!r}")
-    if batch_size is not None and (type(batch_size) is not int or not 1 <= batch_size <= 10_000_000):
-        raise ValidationError(f"{label}: batch_size must be an int between 1 and 10000000, got {batch_size!r}")
+    label = label or f"{table.model.name} load"
+    opts = O.check(table, label, conflict_resolution=conflict_resolution, conflict_on=conflict_on,
+                   batch_size=batch_size, atomic=atomic, update_fields=update_fields)
+    return await load_checked(table, source, opts, columns=columns, transform=transform, progress=progress,
+                              timeout=timeout, format=format, delimiter=delimiter, header=header, parse=parse,
+                              local_infile=local_infile)
+
+
+async def load_checked(table, source, opts: "O.BulkOptions", *, columns=None, transform=None, progress=None,
+                       timeout=None, format=None, delimiter=None, header=True, parse=None,
+                       local_infile=None) -> dict:
+    """A load whose bulk options were already checked (``options.check``): ``load_table`` and
+    the record bulk writes both end here."""
+    label, atomic = opts.label, opts.atomic
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValidationError(f"{label}: timeout must be a positive number of seconds")
-    conflict = (conflict_columns(table, conflict_on, label, conflict_resolution)
-                if conflict_resolution != "error" else ["id"])
     t0 = time.perf_counter()
     if hasattr(source, "__aiter__") and not isinstance(source, Source):
         src = await open_async_source(source)
@@ -129,11 +124,9 @@ async def load_table(table, source, *, batch_size=None, conflict_resolution="err
             plan.label = label
         await table.ready()
         bar = Progress(label, src.total, progress)
-        ctx = LoadContext(table, src, plan, batch_size=batch_size or DEFAULT_BATCH,
-                          conflict_resolution=conflict_resolution, conflict_on=conflict,
-                          update_fields=update_fields, atomic=atomic, progress=bar,
+        ctx = LoadContext(table, src, plan, opts, bar,
                           options={"transform": transform, "local_infile": local_infile,
-                                   "batch_given": batch_size is not None})
+                                   "batch_given": opts.batch_size is not None})
         backend = _backend(table.dialect)
         ok = False
         try:
@@ -165,7 +158,7 @@ async def load_table(table, source, *, batch_size=None, conflict_resolution="err
     dt = time.perf_counter() - t0
     rows = ctx.consumed if first is not None or src.kind == "cols" else 0
     return {"rows": rows, "inserted": inserted, "skipped": skipped, "updated": rows - inserted - skipped
-            if conflict_resolution == "update" else 0,
+            if opts.mode == "update" else 0,
             "seconds": dt, "rows_per_second": rows / dt if dt > 0 else 0.0, "path": path}
 
 
@@ -199,7 +192,3 @@ async def export(db, model, path, **opts) -> dict:
     """Write ``model``'s rows to ``path`` (CSV, TSV, JSONL, optionally .gz; Parquet with pyarrow)."""
     from .export import export_table
     return await export_table(db._table(model), path, **opts)
-
-
-def kinds_name(kind: int) -> str:
-    return K.KIND_NAMES[kind]

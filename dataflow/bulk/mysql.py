@@ -5,26 +5,21 @@ built from rows coerced by ``_native.params``.
 LOAD DATA LOCAL turns data and duplicate-key errors into warnings (the server cannot stop the
 client mid-file), so the load runs in a transaction and any warning or short count rolls it
 back and is reported with the row it names.  It needs a connection opened with
-``local_infile=True``: the pool's are not, so this path opens one dedicated connection with
-the pool's settings (and is only taken outside the caller's own transaction).
+``local_infile=True``: the pool's are not, so the driver's ``load_data`` opens one dedicated
+connection with the pool's settings (and this path is only taken outside the caller's own
+transaction).
 """
 
 from __future__ import annotations
 
-import asyncio
-import datetime as _dt
 import os
 import re
 import tempfile
 import weakref
 
-from dataflow import _native
-
-from ..drivers.mysql import INIT_SQL, translate
+from .. import _native
 from ..errors import BulkLoadError, DataFlowError
-from . import sqlite as generic
-
-K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
+import dataflow.bulk.insert as generic
 
 PATH = "insert"
 _params = _native.load("params")
@@ -84,35 +79,36 @@ async def _insert(ctx, packet):
     limit = max(65536, packet - 65536)
     counting = ctx.conflict == "update"
 
-    async def one_batch(conn, start, rows, cols, n, counting):
+    writes = ctx.table.writes
+
+    async def one_batch(start, rows, cols, n, counting):
         vals = generic.coerce_batch(ctx, start, rows, cols)
-        before = await generic._count(conn, ctx.table) if counting else 0
+        before = await generic.count_rows(drv, ctx.table) if counting else 0
         affected = 0
         try:
             async with drv.transaction():
                 for group in _split(vals, width, limit):
                     flat = [v for r in group for v in r]
-                    affected += await conn.execute(sql_for(len(group)), flat)
+                    affected += await drv.execute(sql_for(len(group)), flat, writes=writes)
         except DataFlowError as exc:
-            raise await generic.locate(conn, sql1, vals, start, plan, exc) from exc
+            raise await generic.locate(drv, sql1, vals, start, plan, exc) from exc
         if counting:
-            return await generic._count(conn, ctx.table) - before
+            return await generic.count_rows(drv, ctx.table) - before
         return affected if ctx.conflict == "skip" else n
 
     inserted = 0
     if ctx.atomic:
         # "update" counts the table once around the whole load, not around every batch
         async with drv.transaction():
-            conn = drv.current()
-            before = await generic._count(conn, ctx.table) if counting else 0
+            before = await generic.count_rows(drv, ctx.table) if counting else 0
             async for start, rows, cols, n in ctx.batches():
-                inserted += await one_batch(conn, start, rows, cols, n, False)
+                inserted += await one_batch(start, rows, cols, n, False)
             if counting:
-                inserted = await generic._count(conn, ctx.table) - before
+                inserted = await generic.count_rows(drv, ctx.table) - before
     else:
         async for start, rows, cols, n in ctx.batches():
             async with drv.transaction():
-                inserted += await one_batch(drv.current(), start, rows, cols, n, counting)
+                inserted += await one_batch(start, rows, cols, n, counting)
             ctx.written += n
     skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
     return inserted, skipped, PATH
@@ -122,66 +118,26 @@ async def _insert(ctx, packet):
 # The file is written by ``_native.params.tsv_rows`` (escaping, hex for bytes, ISO datetimes)
 # straight from the coerced rows: no Python string per value.
 
-async def _connect(drv, local_infile=True):
-    import aiomysql
-    u = drv.url
-    return await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
-                                  password=u.password or "", db=u.database or "test", autocommit=False,
-                                  charset="utf8mb4", init_command=INIT_SQL, local_infile=local_infile,
-                                  connect_timeout=drv.config.pool_timeout)
-
-
 async def _load_data(ctx):
     table, plan = ctx.table, ctx.plan
-    q = table.q
     tsv, kinds = _params.tsv_rows, plan.kinds
     fd, path = tempfile.mkstemp(prefix="dataflow_load_", suffix=".tsv")
     try:
         with os.fdopen(fd, "wb") as fh:
             async for start, rows, cols, n in ctx.batches():
                 fh.write(tsv(generic.coerce_batch(ctx, start, rows, cols), kinds))
-        targets, sets = [], []
-        for j, (name, k) in enumerate(zip(plan.all_names, plan.kinds)):
-            if k in (K.BYTES, K.VECTOR):
-                targets.append(f"@v{j}")
-                sets.append(f"{q(name)} = UNHEX(@v{j})")
-            else:
-                targets.append(q(name))
-        sql = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {table.qtable} CHARACTER SET utf8mb4 "
-               f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-               f"({', '.join(targets)})" + (" SET " + ", ".join(sets) if sets else ""))
+        sql = table.st.load_data(plan.all_names, kinds)
         n = ctx.consumed
         try:
-            con = await _connect(table.db.driver)
-        except Exception as exc:
-            raise translate(exc) from exc
-        try:
-            async with con.cursor() as cur:
-                await cur.execute(sql, (path,))
-                loaded = cur.rowcount
-                warnings = con.get_warnings() if hasattr(con, "get_warnings") else None
-                await cur.execute("SHOW WARNINGS LIMIT 1")
-                warn = await cur.fetchone()
-            if loaded != n or warn:
-                await con.rollback()
-                raise _warning_error(plan, warn, path, n, loaded)
-            await con.commit()
-        except BulkLoadError:
-            raise
-        except BaseException as exc:
-            # cancellation or a server error: drop the connection, nothing was committed
-            con.close()
-            if isinstance(exc, Exception):
-                err = translate(exc)
-                m = _AT_ROW.search(str(exc))
-                idx = int(m.group(1)) - 1 if m else None
-                raise BulkLoadError(f"{plan.label}" + (f" row {idx}" if idx is not None else "") + f": {err}",
-                                    failed_index=idx, cause=err) from exc
-            raise
-        finally:
-            if not con.closed:
-                con.close()
-        _ = warnings
+            loaded, warn = await table.db.driver.load_data(sql, path, n, writes=table.writes)
+        except DataFlowError as err:
+            # nothing was committed; the server may name the row ("at row N", 1-based)
+            m = _AT_ROW.search(str(err))
+            idx = int(m.group(1)) - 1 if m else None
+            raise BulkLoadError(f"{plan.label}" + (f" row {idx}" if idx is not None else "") + f": {err}",
+                                failed_index=idx, cause=err) from err
+        if loaded != n or warn:
+            raise _warning_error(plan, warn, path, n, loaded)
     finally:
         try:
             os.unlink(path)
@@ -226,5 +182,3 @@ def _find_duplicate(plan, path, value, key):
                 return i
     return hits
 
-
-_ = (asyncio, _dt)

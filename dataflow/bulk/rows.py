@@ -17,7 +17,8 @@ from dataflow import _native
 import orjson
 
 from ..errors import BulkLoadError, ValidationError
-from ..ops.validate import MANAGED_FIELDS, check_record, did_you_mean
+from ..models.managed import MANAGED_FIELDS
+from ..ops.validate import check_record, did_you_mean
 from ..types import MISSING
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations

@@ -295,10 +295,4 @@ def _arrow(tbl) -> Source:
 
 
 # ---------------------------------------------------------------------------------- express
-async def import_file(db, table, path, **opts) -> dict:
-    """``db.express.import_file(Model, path, ...)``: ``db.load`` of a file (same options and report)."""
-    from .load import load_table
-    return await load_table(table, path, **opts)
-
-
-__all__ = ["Source", "open_source", "open_async_source", "open_file", "detect_format", "import_file"]
+__all__ = ["Source", "open_source", "open_async_source", "open_file", "detect_format"]

@@ -33,6 +33,8 @@ class Dialect:
     select_for_update = " FOR UPDATE"
     #: largest number of bound parameters one statement may carry
     max_params = 32766
+    #: the bulk loading path: "copy" | "load_data" | "sqlite" (dataflow.bulk.load._backend)
+    bulk_path = "sqlite"
 
     # -- identifiers and placeholders --------------------------------------------------------
     def quote(self, ident: str) -> str:
@@ -137,7 +139,7 @@ class Dialect:
         return sql
 
     def upsert(self, table: str, columns, conflict: list[str], update: list[str], rows: int = 1,
-               returning: bool = False, created_marker: str | None = None) -> str:
+               returning: bool = False) -> str:
         raise NotImplementedError
 
     def limit_offset(self, limit, offset) -> str:
@@ -151,6 +153,35 @@ class Dialect:
         return out
 
     no_limit = "ALL"
+
+    # -- transaction control (the drivers send these; rendering only) ---------------------------
+    #: The standard isolation levels, as both server dialects spell them.
+    isolation_levels = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
+                        "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
+
+    def isolation_key(self, level) -> str:
+        """'Read Committed' / 'read-committed' / 'read_committed' -> 'read_committed' (checked)."""
+        from ..errors import ValidationError
+        key = str(level).lower().replace(" ", "_").replace("-", "_")
+        if key not in self.isolation_levels:
+            raise ValidationError(f"unknown isolation level {level!r} for {self.name}; use one of "
+                                  f"{', '.join(self.isolation_levels)}")
+        return key
+
+    def begin_sql(self, isolation=None) -> list[str]:
+        """The statements that open a transaction at ``isolation`` (None: the server default)."""
+        if isolation is None:
+            return ["BEGIN"]
+        return [f"BEGIN ISOLATION LEVEL {self.isolation_levels[self.isolation_key(isolation)]}"]
+
+    def savepoint_sql(self, name: str) -> str:
+        return f"SAVEPOINT {name}"
+
+    def rollback_to_sql(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {name}"
+
+    def release_sql(self, name: str) -> str:
+        return f"RELEASE SAVEPOINT {name}"
 
     # -- migrations and discovery (used by dataflow.migrations; rendering only, no I/O) -----------
     #: how one migrator excludes the others: "advisory" (PostgreSQL transaction-scoped advisory
@@ -198,8 +229,8 @@ class Dialect:
     def drop_index_sql(self, table: str, name: str) -> str:
         return f"DROP INDEX {self.quote(name)}"
 
-    def drop_table_sql(self, table: str) -> str:
-        return f"DROP TABLE {self.quote(table)}"
+    def drop_table_sql(self, table: str, if_exists: bool = False) -> str:
+        return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{self.quote(table)}"
 
     def alter_column_sql(self, table: str, name: str, sql_type: str, nullable: bool,
                          default_sql: str | None = None, *, type_changed: bool, null_changed: bool) -> list:

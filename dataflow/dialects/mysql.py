@@ -24,6 +24,8 @@ class MySQLDialect(Dialect):
     json_contains_mode = 1
     like_escape_literal = "'\\\\'"
     max_params = 1_000_000          # PyMySQL binds client-side: the limit is max_allowed_packet
+    #: how db.load and bulk writes reach this database: LOAD DATA or packet-sized INSERTs (dataflow/bulk/mysql.py)
+    bulk_path = "load_data"
     filter_templates = {
         "like": "{c} LIKE {p}", "ilike": "LOWER({c}) LIKE LOWER({p})",
         "regex": "{c} REGEXP {p}", "iregex": "{c} REGEXP CONCAT('(?i)', {p})",
@@ -61,7 +63,7 @@ class MySQLDialect(Dialect):
         uniq = "UNIQUE " if ix.unique else ""
         return f"CREATE {uniq}INDEX IF NOT EXISTS {self.quote(ix.name)} ON {self.quote(table)} ({cols})"
 
-    def upsert(self, table, columns, conflict, update, rows=1, returning=False, created_marker=None):
+    def upsert(self, table, columns, conflict, update, rows=1, returning=False):
         sql = self.insert(table, columns, rows)
         if update:
             sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in update)
@@ -70,8 +72,28 @@ class MySQLDialect(Dialect):
             sets = f"{key} = {key}"
         return sql + f" ON DUPLICATE KEY UPDATE {sets}"
 
+    # -- transactions, sessions, loading ----------------------------------------------------------
+    def begin_sql(self, isolation=None) -> list[str]:
+        if isolation is None:
+            return ["BEGIN"]
+        return [f"SET TRANSACTION ISOLATION LEVEL {self.isolation_levels[self.isolation_key(isolation)]}", "BEGIN"]
+
+    def kill_sql(self, thread_id: int) -> str:
+        """Stop a cancelled statement's server thread (its connection is being discarded)."""
+        return f"KILL CONNECTION {int(thread_id)}"
+
+    def load_data_sql(self, table: str, targets: list, sets: list) -> str:
+        """LOAD DATA LOCAL INFILE (the file name is parameter 1) of our TSV: tab-separated,
+        backslash escapes, ``targets`` column names or @variables, ``sets`` assignments."""
+        return (f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.quote(table)} CHARACTER SET utf8mb4 "
+                f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                f"({', '.join(targets)})" + (" SET " + ", ".join(sets) if sets else ""))
+
     # -- migrations and discovery --------------------------------------------------------------
     migration_lock_mode = "get_lock"
+    #: the migration lock: a named session lock (name, timeout in whole seconds) on a pinned connection
+    migration_get_lock_sql = "SELECT GET_LOCK(%s, %s)"
+    migration_release_lock_sql = "SELECT RELEASE_LOCK(%s)"
     type_families = {"tinyint(1)": "bool", "bool": "bool", "boolean": "bool",
                      "bigint": "int", "int": "int", "integer": "int", "smallint": "int", "mediumint": "int",
                      "tinyint": "int", "double": "float", "float": "float", "real": "float",

@@ -18,6 +18,8 @@ class SQLiteDialect(Dialect):
     ident_limit = 128
     json_contains_mode = 2
     max_params = 32766
+    #: how db.load and bulk writes reach this database: the native SQLite writer (dataflow/bulk/insert.py)
+    bulk_path = "sqlite"
     filter_templates = {
         "like": "{c} LIKE {p}", "ilike": "df_lower({c}) LIKE df_lower({p})",
         "regex": "{c} REGEXP {p}", "iregex": "{c} REGEXP ('(?i)' || {p})",
@@ -39,7 +41,7 @@ class SQLiteDialect(Dialect):
             return f'{self.quote("id")} INTEGER PRIMARY KEY'
         return f'{self.quote("id")} TEXT PRIMARY KEY NOT NULL'
 
-    def upsert(self, table, columns, conflict, update, rows=1, returning=False, created_marker=None):
+    def upsert(self, table, columns, conflict, update, rows=1, returning=False):
         sql = self.insert(table, columns, rows)
         target = ", ".join(self.quote(c) for c in conflict)
         if update:
@@ -50,6 +52,24 @@ class SQLiteDialect(Dialect):
         if returning:
             sql += " RETURNING *"
         return sql
+
+    # -- connection and transactions -------------------------------------------------------------
+    #: SQLite transactions are serializable, which satisfies every weaker level
+    isolation_levels = {"deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE",
+                        "serializable": "BEGIN", "repeatable_read": "BEGIN", "read_committed": "BEGIN",
+                        "read_uncommitted": "BEGIN"}
+
+    def begin_sql(self, isolation=None) -> list[str]:
+        return ["BEGIN" if isolation is None else self.isolation_levels[self.isolation_key(isolation)]]
+
+    def busy_timeout_sql(self, seconds: float) -> str:
+        """How long a statement waits for another connection's write lock."""
+        return f"PRAGMA busy_timeout={int(seconds * 1000)}"
+
+    def connect_sql(self, path: str, busy_timeout: float) -> list[str]:
+        """Run once per new connection: WAL for files, FK checks, case-sensitive LIKE."""
+        out = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"] if path != ":memory:" else []
+        return out + ["PRAGMA foreign_keys=ON", "PRAGMA case_sensitive_like=ON", self.busy_timeout_sql(busy_timeout)]
 
     # -- migrations and discovery --------------------------------------------------------------
     migration_lock_mode = "immediate"

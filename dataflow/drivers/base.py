@@ -18,8 +18,11 @@ import re
 import time
 
 from .. import errors as E
+from .hooks import Hooks, written_tables
 
 _ids = itertools.count()
+#: "look the transaction up in the context variable" (None means: outside any transaction)
+MISSING_CONN = object()
 _BACKGROUND: set = set()  # strong refs to cleanup tasks that outlive a cancelled caller
 
 #: ``SET ...`` / ``USE`` / locks / temp tables change the session: such a connection is reset
@@ -43,19 +46,6 @@ async def finish(coro):
     return await asyncio.shield(task)
 
 
-#: The standard isolation levels, as the SQL both server dialects spell them.
-ISOLATION_LEVELS = {"read_uncommitted": "READ UNCOMMITTED", "read_committed": "READ COMMITTED",
-                    "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
-
-
-def isolation_sql(level) -> str:
-    """'Read Committed' / 'read-committed' / 'read_committed' -> 'READ COMMITTED'."""
-    key = str(level).lower().replace(" ", "_").replace("-", "_")
-    if key not in ISOLATION_LEVELS:
-        raise E.ValidationError(f"unknown isolation level {level!r}; use one of {', '.join(ISOLATION_LEVELS)}")
-    return ISOLATION_LEVELS[key]
-
-
 class Conn:
     """One connection in use (inside a transaction, or borrowed for several statements).
 
@@ -64,6 +54,8 @@ class Conn:
 
     sp_counter = 0
     dirty = False
+    #: tables written in this transaction (set on the first write; None: nothing written)
+    written = None
 
     async def fetch(self, sql: str, params=()) -> list: ...
     async def fetchrow(self, sql: str, params=()): ...
@@ -120,7 +112,7 @@ class Transaction:
             # nested: a savepoint of the enclosing transaction, whose isolation level applies
             outer.sp_counter += 1
             name = f"df_sp_{outer.sp_counter}"
-            await outer.execute(f"SAVEPOINT {name}")
+            await outer.execute(self.driver.dialect.savepoint_sql(name))
             self.conn, self.savepoint_name = outer, name
         else:
             self.conn = await self.driver._begin(self.isolation_level)
@@ -133,12 +125,14 @@ class Transaction:
         self.state = "committed"
         if self.savepoint_name is not None:
             try:
-                await self.conn.execute(f"RELEASE SAVEPOINT {self.savepoint_name}")
+                await self.conn.execute(self.driver.dialect.release_sql(self.savepoint_name))
             except BaseException:
                 self.state = "rolled_back"
                 raise
             return
         await finish(self.driver._commit(self.conn))
+        if self.conn.written:
+            await self.driver.hooks.fire_after_commit(self.conn.written)
 
     async def rollback(self) -> None:
         """Roll back (or roll back to the savepoint and release it).  Idempotent once finished."""
@@ -152,8 +146,9 @@ class Transaction:
         await finish(self.driver._rollback(self.conn))
 
     async def _sp_rollback(self, name):
-        await self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        await self.conn.execute(f"RELEASE SAVEPOINT {name}")
+        d = self.driver.dialect
+        await self.conn.execute(d.rollback_to_sql(name))
+        await self.conn.execute(d.release_sql(name))
 
     def _need_active(self, what: str) -> None:
         if self.state != "active":
@@ -185,29 +180,29 @@ class Transaction:
     # -- named savepoints (TransactionSavepointNode and friends) --------------------------------
     async def savepoint(self, name: str) -> None:
         self._need_active("create a savepoint")
-        await self.conn.execute(f"SAVEPOINT {_check_name(name)}")
+        await self.conn.execute(self.driver.dialect.savepoint_sql(_check_name(name)))
 
     async def rollback_to(self, name: str) -> None:
         self._need_active("roll back to a savepoint")
-        await self.conn.execute(f"ROLLBACK TO SAVEPOINT {_check_name(name)}")
+        await self.conn.execute(self.driver.dialect.rollback_to_sql(_check_name(name)))
 
     async def release(self, name: str) -> None:
         self._need_active("release a savepoint")
-        await self.conn.execute(f"RELEASE SAVEPOINT {_check_name(name)}")
+        await self.conn.execute(self.driver.dialect.release_sql(_check_name(name)))
 
     # -- raw SQL ---------------------------------------------------------------------------------
     async def execute(self, sql: str, *params) -> int:
         """Run a statement with bind parameters in this transaction; returns the row count."""
         self._need_active("execute")
-        return await self.driver.timed(self.conn.execute, sql, params)
+        return await self.driver._observed(self.conn.execute, sql, params, written_tables(sql), self.conn)
 
     async def fetch(self, sql: str, *params) -> list:
         self._need_active("fetch")
-        return await self.driver.timed(self.conn.fetch, sql, params)
+        return await self.driver._observed(self.conn.fetch, sql, params, written_tables(sql), self.conn)
 
     async def fetchrow(self, sql: str, *params):
         self._need_active("fetch")
-        return await self.driver.timed(self.conn.fetchrow, sql, params)
+        return await self.driver._observed(self.conn.fetchrow, sql, params, written_tables(sql), self.conn)
 
     async def fetchval(self, sql: str, *params):
         row = await self.fetchrow(sql, *params)
@@ -261,18 +256,46 @@ async def run_in_transaction(driver, fn, *, retries: int = 3, isolation_level=No
 
 
 class Driver:
-    """Base for the three SQL drivers.  Subclasses implement ``_begin``/``_commit``/``_rollback``."""
+    """Base for the three SQL drivers.
+
+    The statement methods (``fetch``, ``fetchrow``, ``execute``, ``insert``, ``executemany``)
+    are defined here once: they run the driver's ``_fetch`` ... in this task's transaction or
+    on a pooled connection, and, only while hooks are registered, time the statement for
+    ``on_statement`` and record ``writes`` (the tables a write statement changes) for
+    ``after_commit``.  Subclasses implement the underscored forms plus ``_begin``/``_commit``/
+    ``_rollback``.
+    """
 
     dialect_name = "base"
 
     def __init__(self, config):
+        from ..dialects import dialect_for
+
         self.config = config
         self.url = config.url
+        #: transaction-control text (BEGIN, SAVEPOINT ...) comes from the dialect
+        self.dialect = dialect_for(config.url.dialect)
         # Per-instance context variable: the transaction connection (Conn) this task is inside.
         self._tx: contextvars.ContextVar = contextvars.ContextVar(f"dataflow_tx_{next(_ids)}", default=None)
         self.closed = False
-        #: dataflow.monitoring.Monitor when monitoring=True, else None (one attribute test per call)
-        self.monitor = None
+        self.hooks = Hooks()
+        #: True while any hook is registered (one attribute test per statement otherwise)
+        self.observed = False
+
+    def add_hook(self, kind: str, fn):
+        """Register ``fn`` as an ``on_statement`` or ``after_commit`` hook; returns a callable
+        that removes it again."""
+        lst = getattr(self.hooks, kind, None) if kind in Hooks.__slots__ else None
+        if lst is None:
+            raise E.ValidationError(f"unknown hook {kind!r}; use 'on_statement' or 'after_commit'")
+        lst.append(fn)
+        self.observed = True
+
+        def remove():
+            if fn in lst:
+                lst.remove(fn)
+            self.observed = bool(self.hooks.on_statement or self.hooks.after_commit)
+        return remove
 
     def current(self):
         """The Conn of the transaction this task is inside, or None."""
@@ -284,19 +307,96 @@ class Driver:
         ``yield_conn=False`` to hand users the Transaction itself (``*params``)."""
         return Transaction(self, isolation, yield_conn)
 
-    async def timed(self, fn, sql, params):
-        mon = self.monitor
-        if mon is None:
-            return await fn(sql, params)
+    # -- statements ------------------------------------------------------------------------------
+    async def fetch(self, sql: str, params=(), writes=None) -> list:
+        if self.observed:
+            return await self._observed(self._fetch, sql, params, writes)
+        return await self._fetch(sql, params)
+
+    async def fetchrow(self, sql: str, params=(), writes=None):
+        if self.observed:
+            return await self._observed(self._fetchrow, sql, params, writes)
+        return await self._fetchrow(sql, params)
+
+    async def execute(self, sql: str, params=(), writes=None) -> int:
+        if self.observed:
+            return await self._observed(self._execute, sql, params, writes)
+        return await self._execute(sql, params)
+
+    async def insert(self, sql: str, params=(), writes=None):
+        """Run an INSERT; return the new row's id (RETURNING or lastrowid)."""
+        if self.observed:
+            return await self._observed(self._insert, sql, params, writes)
+        return await self._insert(sql, params)
+
+    async def executemany(self, sql: str, rows, writes=None) -> None:
+        if self.observed:
+            return await self._observed(self._executemany, sql, rows, writes)
+        return await self._executemany(sql, rows)
+
+    async def insert_rows(self, sql: str, rows, start: int = 0, on_release=None, writes=None) -> int:
+        """The bulk INSERT path's writer: the one-row INSERT ``sql`` for every row, in this
+        task's transaction; returns the rows written.  This generic form is one executemany
+        (``on_release`` is called at once: nothing holds the GIL for us); a failure carries
+        ``row_index = None``.  SQLite overrides it with the native writer."""
+        conn = self._tx.get()
+        if conn is None:
+            raise E.ValidationError("insert_rows runs inside a transaction: use `async with driver.transaction():`")
+        if on_release is not None:
+            on_release()
+        rows = list(rows)
+        try:
+            await conn.executemany(sql, rows)
+        except E.DataFlowError as exc:
+            exc.row_index = None
+            raise
+        if writes:
+            await self.wrote(writes, conn)
+        return len(rows)
+
+    async def _observed(self, fn, sql, params, writes, conn=MISSING_CONN):
+        """Run ``fn(sql, params)`` for the hooks: time it, then record or announce ``writes``."""
+        hooks = self.hooks
+        if conn is MISSING_CONN:
+            conn = self._tx.get()
         t0 = time.perf_counter()
-        ok = False
         try:
             out = await fn(sql, params)
-            ok = True
-            return out
-        finally:
-            mon.record(sql, time.perf_counter() - t0, ok)
+        except BaseException:
+            if hooks.on_statement:
+                self._statement_done(sql, time.perf_counter() - t0, False)
+            raise
+        if hooks.on_statement:
+            self._statement_done(sql, time.perf_counter() - t0, True)
+        if writes and hooks.after_commit:
+            await self.wrote(writes, conn)
+        return out
 
+    def _statement_done(self, sql, seconds, ok) -> None:
+        for fn in list(self.hooks.on_statement):
+            try:
+                fn(sql, seconds, ok)
+            except Exception:  # noqa: BLE001 - an observer never breaks a statement
+                pass
+
+    async def wrote(self, tables, conn=MISSING_CONN) -> None:
+        """``tables`` were written: inside a transaction remember them for its COMMIT, else the
+        write is committed already and ``after_commit`` runs now."""
+        if conn is MISSING_CONN:
+            conn = self._tx.get()
+        if conn is not None:
+            if conn.written is None:
+                conn.written = set(tables)
+            else:
+                conn.written.update(tables)
+            return
+        await self.hooks.fire_after_commit(tables)
+
+    async def _fetch(self, sql, params) -> list: ...
+    async def _fetchrow(self, sql, params): ...
+    async def _execute(self, sql, params) -> int: ...
+    async def _insert(self, sql, params): ...
+    async def _executemany(self, sql, rows) -> None: ...
     async def _begin(self, isolation) -> Conn: ...
     async def _commit(self, conn) -> None: ...
     async def _rollback(self, conn) -> None: ...

@@ -15,7 +15,7 @@ import re
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver, Pool, finish, isolation_sql, touches_session
+from .base import Conn, Driver, Pool, finish, touches_session
 
 INIT_SQL = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
             "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'")
@@ -63,10 +63,11 @@ def translate(exc: BaseException, unknown: bool = False) -> BaseException:
 class _MyConn(Conn):
     """A borrowed connection.  ``busy``: a statement is in flight (cancelled then = kill + discard)."""
 
-    __slots__ = ("con", "busy", "dirty", "broken", "sp_counter", "in_tx", "pool")
+    __slots__ = ("con", "busy", "dirty", "broken", "sp_counter", "in_tx", "pool", "written")
 
     def __init__(self, con):
         self.con = con
+        self.written = None
         self.busy = False
         self.dirty = False
         self.broken = False
@@ -205,7 +206,7 @@ class MySQLDriver(Driver):
             return
         try:
             async with raw.cursor() as cur:
-                await cur.execute(f"KILL CONNECTION {int(thread_id)}")
+                await cur.execute(self.dialect.kill_sql(thread_id))
         except Exception:
             pass  # already gone
         finally:
@@ -262,25 +263,25 @@ class MySQLDriver(Driver):
             finally:
                 await finish(self._give_back(p, c))
 
-    async def fetch(self, sql, params=()):
+    async def _fetch(self, sql, params=()):
         return await self._one("fetch", sql, params)
 
-    async def fetchrow(self, sql, params=()):
+    async def _fetchrow(self, sql, params=()):
         return await self._one("fetchrow", sql, params)
 
-    async def execute(self, sql, params=()):
+    async def _execute(self, sql, params=()):
         return await self._one("execute", sql, params)
 
-    async def insert(self, sql, params=()):
+    async def _insert(self, sql, params=()):
         return await self._one("insert", sql, params)
 
-    async def executemany(self, sql, rows):
+    async def _executemany(self, sql, rows):
         async with self.transaction():
             await self._tx.get().executemany(sql, rows)
 
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> _MyConn:
-        stmts = ([f"SET TRANSACTION ISOLATION LEVEL {isolation_sql(isolation)}"] if isolation else []) + ["BEGIN"]
+        stmts = self.dialect.begin_sql(isolation)
         for attempt in (0, 1):
             p, c = await self._take()
             c.in_tx = True
@@ -320,6 +321,45 @@ class MySQLDriver(Driver):
         async with self._borrow() as c:
             c.dirty = True
             yield c.con
+
+    async def load_data(self, sql: str, path: str, expected: int, writes=None) -> tuple[int, tuple | None]:
+        """Run ``LOAD DATA LOCAL INFILE`` (``sql``, the file name as its one parameter) on a
+        dedicated connection opened with ``local_infile`` (the pool's are not), in one
+        transaction: committed only when the server loaded exactly ``expected`` rows and
+        raised no warning (LOAD DATA turns bad values and duplicate keys into warnings);
+        otherwise rolled back.  Returns (rows loaded, first warning or None).  Cancellation or
+        an error drops the connection, so nothing is committed."""
+        import aiomysql
+
+        u = self.url
+        try:
+            con = await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+                                         password=u.password or "", db=u.database or "test", autocommit=False,
+                                         charset="utf8mb4", init_command=INIT_SQL, local_infile=True,
+                                         connect_timeout=self.config.pool_timeout)
+        except Exception as exc:
+            raise translate(exc) from exc
+        try:
+            async with con.cursor() as cur:
+                await cur.execute(sql, (path,))
+                loaded = cur.rowcount
+                await cur.execute("SHOW WARNINGS LIMIT 1")
+                warn = await cur.fetchone()
+            if loaded != expected or warn:
+                await con.rollback()
+                return loaded, warn or None
+            await con.commit()
+        except BaseException as exc:
+            con.close()
+            if isinstance(exc, Exception):
+                raise translate(exc) from exc
+            raise
+        finally:
+            if not con.closed:
+                con.close()
+        if writes:
+            await self.hooks.fire_after_commit(writes)
+        return loaded, None
 
     async def server_info(self) -> dict:
         row = await self.fetchrow("SELECT VERSION(), @@max_connections, @@max_allowed_packet")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import weakref
 
 from .. import errors as E
-from .base import Conn, Driver, finish, isolation_sql
+from .base import Conn, Driver, finish
 
+_COPY_LINE = re.compile(r"\bCOPY [^,]+, line (\d+)")
 _CONN_CODES_PREFIX = ("08", "57P")  # connection exceptions, admin shutdown / crash
 def _is_conn_error(exc: BaseException) -> bool:
     import asyncpg
@@ -67,10 +69,17 @@ def translate(exc: BaseException, unknown: bool = False) -> BaseException:
     ``unknown``: the statement may have committed (autocommit write or COMMIT) -- a connection
     failure then becomes OutcomeUnknownError instead of a retryable DatabaseConnectionError.
     """
-    import asyncpg
-
     if isinstance(exc, E.DataFlowError):
         return exc
+    err = _translate(exc, unknown)
+    if isinstance(err, E.DatabaseError):
+        err.sqlstate = getattr(exc, "sqlstate", None)
+    return err
+
+
+def _translate(exc: BaseException, unknown: bool) -> BaseException:
+    import asyncpg
+
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, asyncpg.UniqueViolationError):
         return E.UniqueViolationError(f"unique constraint violated: {msg}", exc)
@@ -92,12 +101,13 @@ def translate(exc: BaseException, unknown: bool = False) -> BaseException:
 class _PgConn(Conn):
     """The connection of one transaction (statements inside it are never "outcome unknown")."""
 
-    __slots__ = ("con", "pool", "sp_counter")
+    __slots__ = ("con", "pool", "sp_counter", "written")
 
     def __init__(self, con, pool=None):
         self.con = con
         self.pool = pool
         self.sp_counter = 0
+        self.written = None
 
     async def fetch(self, sql, params=()):
         try:
@@ -233,29 +243,29 @@ class PostgreSQLDriver(Driver):
             finally:
                 await _release(p, con)
 
-    async def fetch(self, sql, params=()):
+    async def _fetch(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetch(sql, params)
         return await self._pooled("fetch", sql, params, False)
 
-    async def fetchrow(self, sql, params=()):
+    async def _fetchrow(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetchrow(sql, params)
         return await self._pooled("fetchrow", sql, params, False)
 
-    async def execute(self, sql, params=()):
+    async def _execute(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.execute(sql, params)
         return _rowcount(await self._pooled("execute", sql, params, True))
 
-    async def executemany(self, sql, rows):
+    async def _executemany(self, sql, rows):
         async with self.transaction():
             await self._tx.get().executemany(sql, rows)
 
-    async def insert(self, sql, params=()):
+    async def _insert(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.insert(sql, params)
@@ -263,7 +273,7 @@ class PostgreSQLDriver(Driver):
 
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> _PgConn:
-        begin = "BEGIN" if isolation is None else f"BEGIN ISOLATION LEVEL {isolation_sql(isolation)}"
+        (begin,) = self.dialect.begin_sql(isolation)
         p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
         for attempt in (0, 1):
             con = await self._acquire(p)
@@ -304,7 +314,7 @@ class PostgreSQLDriver(Driver):
 
     @contextlib.asynccontextmanager
     async def connection(self):
-        """Borrow one raw asyncpg connection (COPY, multi-statement work)."""
+        """Borrow one raw asyncpg connection (set-up work such as registering codecs)."""
         tx = self._tx.get()
         if tx is not None:
             yield tx.con
@@ -315,6 +325,29 @@ class PostgreSQLDriver(Driver):
             yield con
         finally:
             await _release(p, con)
+
+    async def copy_in(self, table: str, columns, source, writes=None) -> None:
+        """``COPY table (columns) FROM STDIN (FORMAT binary)`` fed by ``source``, an async
+        iterator of byte chunks, inside this task's transaction (required: a failed COPY must
+        leave nothing).  A server error is translated, with ``copy_row`` set to the 0-based
+        row the server names (None when it names none); an error raised by ``source`` itself
+        passes through unchanged."""
+        conn = self._tx.get()
+        if conn is None:
+            raise E.ValidationError("copy_in runs inside a transaction: use `async with driver.transaction():`")
+        try:
+            await conn.con.copy_to_table(table, source=source, columns=list(columns), format="binary")
+        except E.DataFlowError:
+            raise
+        except Exception as exc:
+            err = translate(exc)
+            if not isinstance(err, E.DatabaseError):
+                raise
+            m = _COPY_LINE.search(getattr(exc, "context", None) or "") or _COPY_LINE.search(str(exc))
+            err.copy_row = int(m.group(1)) - 1 if m else None
+            raise err from exc
+        if writes:
+            await self.wrote(writes, conn)
 
     async def server_info(self) -> dict:
         row = await self.fetchrow("SELECT current_setting('server_version_num')::int, current_setting('max_connections')::int")

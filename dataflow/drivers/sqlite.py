@@ -68,31 +68,18 @@ def _regexp(pattern, value):
     return _compile(pattern).search(value, **_TIMEOUT) is not None
 
 
-_LEVELS = {None: "BEGIN", "deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE", "exclusive": "BEGIN EXCLUSIVE",
-           # SQLite transactions are serializable, which satisfies every weaker level
-           "serializable": "BEGIN", "repeatable_read": "BEGIN", "read_committed": "BEGIN",
-           "read_uncommitted": "BEGIN"}
-
-
-def _begin_sql(level) -> str:
-    key = level if level is None else str(level).lower().replace(" ", "_").replace("-", "_")
-    if key not in _LEVELS:
-        raise E.ValidationError(f"unknown isolation level {level!r} for SQLite; use one of "
-                                f"{', '.join(k for k in _LEVELS if k)}")
-    return _LEVELS[key]
-
-
 def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
 class _LiteConn(Conn):
-    __slots__ = ("db", "lock", "sp_counter")
+    __slots__ = ("db", "lock", "sp_counter", "written")
 
     def __init__(self, db):
         self.db = db
         self.lock = None
         self.sp_counter = 0
+        self.written = None
 
     async def fetch(self, sql, params=()):
         try:
@@ -233,12 +220,8 @@ class SQLiteDriver(Driver):
                 await db.create_function("regexp", 2, _regexp, deterministic=True)
                 # SQLite's LOWER() folds ASCII only; $ilike needs Unicode case folding.
                 await db.create_function("df_lower", 1, _lower, deterministic=True)
-                if path != ":memory:":
-                    await db.execute("PRAGMA journal_mode=WAL")
-                    await db.execute("PRAGMA synchronous=NORMAL")
-                await db.execute("PRAGMA foreign_keys=ON")
-                await db.execute("PRAGMA case_sensitive_like=ON")
-                await db.execute(f"PRAGMA busy_timeout={int(self.config.pool_timeout * 1000)}")
+                for sql in self.dialect.connect_sql(path, self.config.pool_timeout):
+                    await db.execute(sql)
             except Exception as exc:
                 raise E.DatabaseConnectionError(f"cannot open SQLite database {path!r}: {exc}", exc) from exc
             self._db = db
@@ -270,29 +253,41 @@ class SQLiteDriver(Driver):
         finally:
             lk.release()
 
-    async def fetch(self, sql, params=()):
+    async def _fetch(self, sql, params=()):
         async with self._borrow() as c:
             return await c.fetch(sql, params)
 
-    async def fetchrow(self, sql, params=()):
+    async def _fetchrow(self, sql, params=()):
         async with self._borrow() as c:
             return await c.fetchrow(sql, params)
 
-    async def execute(self, sql, params=()):
+    async def _execute(self, sql, params=()):
         async with self._borrow() as c:
             return await c.execute(sql, params)
 
-    async def executemany(self, sql, rows):
+    async def _executemany(self, sql, rows):
         async with self.transaction():
             await self._tx.get().executemany(sql, rows)
 
-    async def insert(self, sql, params=()):
+    async def insert_rows(self, sql: str, rows, start: int = 0, on_release=None, writes=None) -> int:
+        """The bulk writer (``_native.sqlitebulk``): one prepared INSERT stepped for every row in
+        one worker-thread hop, inside this task's transaction; returns the changes.  See
+        ``_LiteConn.insert_rows`` (GIL released while SQLite writes; ``row_index`` on failure)."""
+        conn = self._tx.get()
+        if conn is None:
+            raise E.ValidationError("insert_rows runs inside a transaction: use `async with driver.transaction():`")
+        n = await conn.insert_rows(sql, rows, start, on_release)
+        if writes:
+            await self.wrote(writes, conn)
+        return n
+
+    async def _insert(self, sql, params=()):
         async with self._borrow() as c:
             return await c.insert(sql, params)
 
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> "_LiteConn":
-        begin = _begin_sql(isolation)
+        (begin,) = self.dialect.begin_sql(isolation)
         conn = self._conn or await self.open()
         lk = await self._locked()
         task = asyncio.ensure_future(conn.execute(begin))

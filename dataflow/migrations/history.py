@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
-from dataflow import _native
-
+from .. import _native
+from ..statements import admin
 from .discover import HISTORY_TABLE
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
@@ -43,25 +43,15 @@ async def record(db, checksum: str, ops, now=None) -> str:
     now = now or _dt.datetime.now(_dt.timezone.utc)
     version = new_version(now)
     fwd, rev = render(ops)
-    cols = ("version", "checksum", "applied_at", "ddl", "reverse_ddl", "status")
-    sql = (f"INSERT INTO {d.quote(HISTORY_TABLE)} ({', '.join(d.quote(c) for c in cols)}) "
-           f"VALUES ({', '.join(d.placeholders(len(cols)))})")
-    await db.driver.execute(sql, (version, checksum, d.coerce(now, K.DATETIME), json.dumps(fwd),
+    await db.driver.execute(admin.history_insert(d, HISTORY_TABLE), (version, checksum, d.coerce(now, K.DATETIME), json.dumps(fwd),
                                   json.dumps(rev), "applied"))
     return version
 
 
 async def rows(db, version: str | None = None) -> list[dict]:
-    d = db.dialect
-    q = d.quote
-    sql = (f"SELECT {q('version')}, {q('checksum')}, {q('applied_at')}, {q('ddl')}, {q('reverse_ddl')}, "
-           f"{q('status')}, {q('rolled_back_at')} FROM {q(HISTORY_TABLE)}")
-    params = ()
-    if version is not None:
-        sql += f" WHERE {q('version')} = {d.placeholder(1)}"
-        params = (version,)
+    sql = admin.history_select(db.dialect, HISTORY_TABLE, version is not None)
     out = []
-    for r in await db.driver.fetch(sql + f" ORDER BY {q('version')}", params):
+    for r in await db.driver.fetch(sql, () if version is None else (version,)):
         out.append({"version": r[0], "checksum": r[1], "applied_at": r[2], "ddl": json.loads(r[3]),
                     "reverse_ddl": json.loads(r[4]), "status": r[5], "rolled_back_at": r[6]})
     return out
@@ -69,9 +59,5 @@ async def rows(db, version: str | None = None) -> list[dict]:
 
 async def mark_rolled_back(db, version: str, now=None) -> None:
     d = db.dialect
-    q = d.quote
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    p1, p2 = d.placeholders(2)
-    await db.driver.execute(f"UPDATE {q(HISTORY_TABLE)} SET {q('status')} = 'rolled_back', "
-                            f"{q('rolled_back_at')} = {p1} WHERE {q('version')} = {p2}",
-                            (d.coerce(now, K.DATETIME), version))
+    await db.driver.execute(admin.history_mark_rolled_back(d, HISTORY_TABLE), (d.coerce(now, K.DATETIME), version))

@@ -47,41 +47,42 @@ async def _pg_lock(db, timeout):
         deadline = loop.time() + timeout
         delay = 0.02
         while True:
-            row = await conn.fetchrow("SELECT pg_try_advisory_xact_lock($1)", (d.advisory_key,))
+            row = await conn.fetchrow(d.migration_try_lock_sql, (d.advisory_key,))
             if row[0]:
                 break
             if loop.time() >= deadline:
                 raise _timeout_error(db, timeout)
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
             delay = min(delay * 2, 0.25)
-        await conn.execute(f"SET LOCAL lock_timeout = '{d.ddl_lock_timeout}'")
+        await conn.execute(d.ddl_lock_timeout_sql())
         yield  # released at COMMIT/ROLLBACK, or when the session dies
 
 
 @contextlib.asynccontextmanager
 async def _mysql_lock(db, timeout):
     name = f"dataflow_migrate:{db.config.url.database or ''}"[:64]
+    d = db.dialect
     # the transaction only pins one connection: DDL commits implicitly on MySQL
     async with db.driver.transaction() as conn:
-        row = await conn.fetchrow("SELECT GET_LOCK(%s, %s)", (name, max(0, int(round(timeout)))))
+        row = await conn.fetchrow(d.migration_get_lock_sql, (name, max(0, int(round(timeout)))))
         if not row or row[0] != 1:
             raise _timeout_error(db, timeout)
         try:
             yield
         finally:
             with contextlib.suppress(Exception):
-                await conn.fetchrow("SELECT RELEASE_LOCK(%s)", (name,))
+                await conn.fetchrow(d.migration_release_lock_sql, (name,))
 
 
 @contextlib.asynccontextmanager
 async def _sqlite_lock(db, timeout):
-    drv = db.driver
-    await drv.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    drv, d = db.driver, db.dialect
+    await drv.execute(d.busy_timeout_sql(timeout))
     entered = False
     try:
         async with drv.transaction("immediate"):
             entered = True
-            await drv.execute(f"PRAGMA busy_timeout={int(db.config.pool_timeout * 1000)}")
+            await drv.execute(d.busy_timeout_sql(db.config.pool_timeout))
             yield
     except TransactionConflictError as exc:
         if entered:
@@ -90,4 +91,4 @@ async def _sqlite_lock(db, timeout):
     finally:
         if not entered:
             with contextlib.suppress(Exception):
-                await drv.execute(f"PRAGMA busy_timeout={int(db.config.pool_timeout * 1000)}")
+                await drv.execute(d.busy_timeout_sql(db.config.pool_timeout))

@@ -1,7 +1,8 @@
 """The 11 generated nodes per model, plus the factory that names and registers them.
 
-Each node is a thin adapter: it reads its parameters in the documented shapes and calls the
-shared operation in dataflow.ops (the same code the express API uses).
+Each node is a thin adapter: it reads its parameters in the documented shapes and calls its
+model's store (``dataflow.store.Store``, the same methods the express API uses), so the nodes
+work unchanged on any kind of store.
 """
 
 from __future__ import annotations
@@ -9,19 +10,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..errors import NotFoundError, ValidationError
-from ..ops import bulk_edit
-from ..ops.bulk import bulk_write
-from ..ops.upsert import upsert
 from . import registry
 from .base import Node, RunContext
 
-COMMON = ("db_instance", "model_name")
-OPERATIONS = ("Create", "Read", "Update", "Delete", "List", "Count", "Upsert",
-              "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert")
-
 
 class ModelNode(Node):
-    """Base of generated nodes: bound to one Table; checks db_instance/model_name when given."""
+    """Base of generated nodes: bound to one store (``table``); checks db_instance/model_name
+    when given."""
 
     table: ClassVar[Any] = None
     operation: ClassVar[str] = ""
@@ -157,7 +152,7 @@ class UpsertNode(ModelNode):
             if not isinstance(create, dict) or any(k not in create for k in keys):
                 raise ValidationError(f"{self.where}: pass 'where' (unique field values) or 'create' containing {keys}")
             where = {k: create[k] for k in keys}
-        return await upsert(self.table, where, create, p.get("update"), where_label=self.where)
+        return await self.table.upsert(where, create, p.get("update"), where_label=self.where)
 
 
 def _data(node, p):
@@ -175,7 +170,7 @@ class BulkCreateNode(ModelNode):
     async def run(self, ctx, **params):
         p = self._common(params)
         data = _data(self, p)
-        return await bulk_write(self.table, data, label="bulk_create", **p)
+        return await self.table.bulk_create(data, label="bulk_create", **p)
 
 
 class BulkUpdateNode(ModelNode):
@@ -186,8 +181,7 @@ class BulkUpdateNode(ModelNode):
         p = self._common(params)
         data = p.get("data", p.get("records"))
         fields = p.get("fields", p.get("update"))
-        return await bulk_edit.bulk_update(self.table, p.get("filter"), fields, data=data,
-                                           confirmed=p.get("confirmed", False))
+        return await self.table.bulk_update(p.get("filter"), fields, data=data, confirmed=p.get("confirmed", False))
 
 
 class BulkDeleteNode(ModelNode):
@@ -199,7 +193,7 @@ class BulkDeleteNode(ModelNode):
         filt = p.get("filter")
         if p.get("ids") is not None:
             filt = {"id": {"$in": list(p["ids"])}}
-        return await bulk_edit.bulk_delete(self.table, filt, confirmed=p.get("confirmed", False))
+        return await self.table.bulk_delete(filt, confirmed=p.get("confirmed", False))
 
 
 class BulkUpsertNode(ModelNode):
@@ -209,7 +203,7 @@ class BulkUpsertNode(ModelNode):
     async def run(self, ctx, **params):
         p = self._common(params)
         data = _data(self, p)
-        return await bulk_edit.bulk_upsert(self.table, data, **p)
+        return await self.table.bulk_upsert(data, **p)
 
 
 _BASES = {"Create": CreateNode, "Read": ReadNode, "Update": UpdateNode, "Delete": DeleteNode,

@@ -1,8 +1,10 @@
-"""Node type name -> node class, across DataFlow instances and built-in/custom nodes.
+"""Node type name -> node class, across DataFlow instances and built-in/custom nodes, and the
+registry of live DataFlow instances by name (what ``db_instance`` names).
 
 Generated model nodes are registered per DataFlow instance (its ``name``); two instances may
 both have ``UserCreateNode``.  ``resolve`` picks the one named by ``db_instance`` when given,
 else the most recently registered.  Unknown names get a did-you-mean ``WorkflowError``.
+Both registries live here, below the engine, so nodes resolve instances without importing it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,32 @@ from ..errors import WorkflowError
 # name -> list of (owner name, weakref to class); newest last.
 _REGISTRY: dict[str, list[tuple[str | None, "weakref.ref"]]] = {}
 _ALIASES = {"GetNode": "ReadNode"}
+_TX = "dataflow.nodes.transaction_nodes"
 #: Built-in nodes whose module is imported on first use (keeps `import dataflow` light).
-_BUILTIN_MODULES = {"VectorSearchNode": "dataflow.vector.nodes", "CreateVectorIndexNode": "dataflow.vector.nodes"}
+_BUILTIN_MODULES = {"VectorSearchNode": "dataflow.vector.nodes", "CreateVectorIndexNode": "dataflow.vector.nodes",
+                    "TransactionScopeNode": _TX, "TransactionContextNode": _TX, "TransactionCommitNode": _TX,
+                    "TransactionRollbackNode": _TX, "TransactionSavepointNode": _TX,
+                    "TransactionRollbackToSavepointNode": _TX}
+
+#: open DataFlow instances by name (weak: a dropped instance disappears)
+LIVE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
+def claim_name(name: str, db, explicit: bool) -> str:
+    """Register ``db`` under ``name`` (made unique with ``#2``, ``#3`` ... unless the user chose
+    it explicitly: an explicit ``name=`` is theirs to reuse, a re-created instance takes it over)."""
+    if name in LIVE and LIVE[name] is not db and not explicit:
+        i = 2
+        while f"{name}#{i}" in LIVE:
+            i += 1
+        name = f"{name}#{i}"
+    LIVE[name] = db
+    return name
+
+
+def release_name(name: str, db) -> None:
+    if LIVE.get(name) is db:
+        del LIVE[name]
 
 
 def register(cls: type, name: str | None = None, owner: str | None = None) -> None:
@@ -56,7 +82,8 @@ def _lookup(name: str, db_instance: str | None):
 
 
 def known_names() -> list[str]:
-    return sorted(n for n, entries in _REGISTRY.items() if any(r() is not None for _, r in entries))
+    live = {n for n, entries in _REGISTRY.items() if any(r() is not None for _, r in entries)}
+    return sorted(live | set(_BUILTIN_MODULES))
 
 
 def resolve(name: str, db_instance: str | None = None) -> type:

@@ -116,9 +116,9 @@ async def _run_scoped(ctx: RunContext, thunk):
 
 
 def _resolve_db(db_instance, workflow=None):
-    from ..engine import _LIVE, DataFlow
+    _LIVE = registry.LIVE
 
-    if isinstance(db_instance, DataFlow):
+    if hasattr(db_instance, "_tables") and not isinstance(db_instance, str):
         return db_instance
     if db_instance is not None:
         db = _LIVE.get(db_instance)

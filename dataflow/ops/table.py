@@ -1,34 +1,31 @@
-"""Single-row and query operations on one model's table: the code shared by the generated
-nodes, the express API and the QueryBuilder.
+"""The SQL store: one model's operations on one DataFlow's SQL database (create, read, update,
+delete, list, count and the rest of the store protocol in ``dataflow.store``), shared by the
+generated nodes, the express API and the QueryBuilder.
 
-SQL text is built once per shape and cached; values always travel as parameters, coerced by
+Statement text comes from the statement layer (``dataflow.statements``, built once per model,
+every predicate through its one ``where``); values travel as parameters coerced by
 ``_native.params``; rows are decoded back to Python types in one pass.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import uuid as _uuid
 
-from dataflow import _native
-
-from ..errors import FilterError, NotFoundError, UnsupportedFeatureError, ValidationError
+from .. import _native
+from ..errors import UnsupportedFeatureError, ValidationError
+from ..models.managed import utcnow
 from ..models.model import ModelInfo
+from ..statements import ModelStatements
 from . import validate as V
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
-_params = _native.load("params")
-_filters = _native.load("filters")
-_UTC = _dt.timezone.utc
-
-
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_UTC)
+_params = K
 
 
 class Table:
-    """One model bound to one DataFlow instance's dialect and driver."""
+    """The SQL store (``dataflow.store.Store``): one model bound to one DataFlow instance's
+    dialect and driver."""
 
     def __init__(self, db, model: ModelInfo):
         self.db = db
@@ -40,12 +37,10 @@ class Table:
         self.columns = model.columns
         self.kinds = model.kinds
         self.kind_of = {n: f.kind for n, f in model.fields.items()}
-        self.select_list = ", ".join(q(c) for c in model.columns)
-        self.spec = d.filter_spec(model)
-        self.alive = " AND " + q("deleted_at") + " IS NULL" if model.soft_delete else ""
-        p1 = d.placeholder(1)
-        self.read_sql = f"SELECT {self.select_list} FROM {self.qtable} WHERE {q('id')} = {p1}"
-        self._insert_cache: dict = {}
+        #: every statement of this model is built here (through its one ``where``)
+        self.st = ModelStatements(d, model)
+        #: what this model's writes report to the driver's after_commit hook
+        self.writes = frozenset((model.table,))
         self._decode_all = self._decoder(model.columns)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -68,20 +63,6 @@ class Table:
             return _params.coerce_row(values, tuple(self.kind_of[n] for n in names), self.code, names)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{where}: {exc}") from None
-
-    def compile_filter(self, filt, start=1, include_deleted=False):
-        filt = V.check_filter(filt)
-        try:
-            sql, params = _filters.compile_filter(filt, self.spec, start)
-        except (TypeError, ValueError) as exc:
-            raise FilterError(f"{self.model.name}: {exc}") from None
-        if self.dialect.max_filter_depth is not None and sql:
-            problem = self.dialect.check_filter_shape(filt)
-            if problem:
-                raise FilterError(f"{self.model.name}: filter: {problem}")
-        if self.alive and not include_deleted:
-            sql = (f"({sql}){self.alive}" if sql else self.alive[5:])
-        return sql, params
 
     async def ready(self):
         if not self.db._ready:
@@ -118,20 +99,13 @@ class Table:
             row["deleted_at"] = None
         return row
 
-    def insert_sql(self, names: tuple) -> str:
-        sql = self._insert_cache.get(names)
-        if sql is None:
-            sql = self.dialect.insert(self.model.table, names, 1, returning="id")
-            self._insert_cache[names] = sql
-        return sql
-
     async def create(self, data, where=None) -> dict:
         where = where or f"{self.model.name} create"
         await self.ready()
         row = self.build_row(data, where)
         names = tuple(row)
         values = self.coerce_values(names, [row[n] for n in names], where)
-        new_id = await self.db.driver.insert(self.insert_sql(names), values)
+        new_id = await self.db.driver.insert(self.st.insert(names, 1, "id"), values, writes=self.writes)
         if "id" not in row:
             row = {"id": new_id, **row}
         return {c: row.get(c) for c in self.columns}
@@ -139,17 +113,11 @@ class Table:
     # -- read ----------------------------------------------------------------------------------
     async def read(self, id, include_deleted=False) -> dict | None:
         await self.ready()
-        sql = self.read_sql if include_deleted or not self.alive else self.read_sql + self.alive
-        rec = await self.db.driver.fetchrow(sql, (self.coerce_id(id),))
+        sql, params = self.st.read_by_id(self.coerce_id(id), include_deleted)
+        rec = await self.db.driver.fetchrow(sql, params)
         if rec is None:
             return None
         return self._decode_all((rec,))[0]
-
-    async def read_or_raise(self, id, include_deleted=False) -> dict:
-        row = await self.read(id, include_deleted)
-        if row is None:
-            raise NotFoundError(f"{self.model.name} with id {id!r} not found")
-        return row
 
     # -- update --------------------------------------------------------------------------------
     async def update(self, id, fields, where=None) -> tuple[dict | None, int]:
@@ -164,19 +132,18 @@ class Table:
         idv = self.coerce_id(id)
         names = tuple(fields) + ("updated_at",)
         values = self.coerce_values(names, [*fields.values(), utcnow()], where)
-        d, q = self.dialect, self.q
-        ph = d.placeholders(len(names) + 1)
-        sets = ", ".join(f"{q(n)} = {p}" for n, p in zip(names, ph))
-        sql = f"UPDATE {self.qtable} SET {sets} WHERE {q('id')} = {ph[-1]}{self.alive}"
         drv = self.db.driver
-        if d.supports_update_returning:
-            rec = await drv.fetchrow(sql + f" RETURNING {self.select_list}", (*values, idv))
-            if rec is None:
-                return None, 0
-            return self._decode_all((rec,))[0], 1
-        async with drv.transaction():
-            n = await drv.execute(sql, (*values, idv))
-            rec = await drv.fetchrow(self.read_sql, (idv,)) if n else None
+        returning = self.dialect.supports_update_returning
+        sql, params = self.st.update_by_id(names, idv, returning=returning)
+        if returning:
+            rec = await drv.fetchrow(sql, (*values, *params), writes=self.writes)
+        else:
+            async with drv.transaction():
+                n = await drv.execute(sql, (*values, *params), writes=self.writes)
+                rec = None
+                if n:
+                    rsql, rparams = self.st.read_by_id(idv, include_deleted=True)
+                    rec = await drv.fetchrow(rsql, rparams)
         if rec is None:
             return None, 0
         return self._decode_all((rec,))[0], 1
@@ -187,15 +154,11 @@ class Table:
         if m.append_only:
             raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be deleted")
         await self.ready()
-        idv = self.coerce_id(id)
-        d, q = self.dialect, self.q
+        sql, params = self.st.delete_by_id(self.coerce_id(id))
         if m.soft_delete:
             now = _params.coerce(utcnow(), K.DATETIME, self.code)
-            sql = (f"UPDATE {self.qtable} SET {q('deleted_at')} = {d.placeholder(1)}, {q('updated_at')} = "
-                   f"{d.placeholder(2)} WHERE {q('id')} = {d.placeholder(3)}{self.alive}")
-            return await self.db.driver.execute(sql, (now, now, idv))
-        sql = f"DELETE FROM {self.qtable} WHERE {q('id')} = {d.placeholder(1)}"
-        return await self.db.driver.execute(sql, (idv,))
+            params = [now, now, *params]
+        return await self.db.driver.execute(sql, params, writes=self.writes)
 
     # -- list / count --------------------------------------------------------------------------
     def select_sql(self, filt=None, limit=None, offset=0, order_by=None, sort=None, fields=None,
@@ -207,13 +170,7 @@ class Table:
         order = V.parse_order_by(self.model, order_by, sort)
         if not any(f == "id" for f, _ in order):
             order.append(("id", False))
-        where, params = self.compile_filter(filt, 1, include_deleted)
-        q = self.q
-        sql = f"SELECT {', '.join(q(n) for n in names)} FROM {self.qtable}"
-        if where:
-            sql += " WHERE " + where
-        sql += " ORDER BY " + ", ".join(f"{q(f)} {'DESC' if desc else 'ASC'}" for f, desc in order)
-        sql += self.dialect.limit_offset(limit, offset)
+        sql, params = self.st.select(filt, names, order, limit, offset, include_deleted)
         return sql, params, names
 
     async def list(self, filt=None, limit=100, offset=0, order_by=None, sort=None, fields=None,
@@ -227,8 +184,7 @@ class Table:
         return _params.decode_rows(rows, names, kinds, self.code)
 
     async def count(self, filt=None, include_deleted=False) -> int:
-        where, params = self.compile_filter(filt, 1, include_deleted)
-        sql = f"SELECT COUNT(*) FROM {self.qtable}" + (" WHERE " + where if where else "")
+        sql, params = self.st.count(filt, include_deleted)
         await self.ready()
         rec = await self.db.driver.fetchrow(sql, params)
         return int(rec[0])
@@ -236,3 +192,36 @@ class Table:
     async def find_one(self, filt, include_deleted=False) -> dict | None:
         rows = await self.list(filt, limit=1, include_deleted=include_deleted)
         return rows[0] if rows else None
+
+    # -- upsert, bulk, ETL, vectors: the rest of the store protocol ------------------------------
+    async def upsert(self, where: dict, create: dict | None, update: dict | None, where_label=None) -> dict:
+        from .upsert import upsert
+        return await upsert(self, where, create, update, where_label)
+
+    async def bulk_create(self, records, **opts) -> dict:
+        from ..bulk.write import bulk_write
+        return await bulk_write(self, records, **opts)
+
+    async def bulk_update(self, filt=None, fields=None, **opts) -> dict:
+        from ..bulk.edit import bulk_update
+        return await bulk_update(self, filt, fields, **opts)
+
+    async def bulk_delete(self, filt=None, **opts) -> dict:
+        from ..bulk.edit import bulk_delete
+        return await bulk_delete(self, filt, **opts)
+
+    async def bulk_upsert(self, records, **opts) -> dict:
+        from ..bulk.edit import bulk_upsert
+        return await bulk_upsert(self, records, **opts)
+
+    async def load(self, source, **opts) -> dict:
+        from ..bulk.load import load_table
+        return await load_table(self, source, **opts)
+
+    async def export(self, path, **opts) -> dict:
+        from ..bulk.export import export_table
+        return await export_table(self, path, **opts)
+
+    async def vector_search(self, query_vector, k=10, distance="cosine", filter=None, **opts) -> dict:
+        from ..vector.search import search
+        return await search(self, query_vector, k, distance, filter, **opts)

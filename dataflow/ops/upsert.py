@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import UniqueViolationError, ValidationError
 from . import validate as V
 
-PROTECTED = ("id", "created_at", "tenant_id")
+from ..models.managed import PROTECTED_FIELDS as PROTECTED
 
 
 async def upsert(table, where: dict, create: dict | None, update: dict | None, where_label=None) -> dict:
@@ -30,14 +30,13 @@ async def upsert(table, where: dict, create: dict | None, update: dict | None, w
             raise ValidationError(f"{label}: create[{k!r}] differs from where[{k!r}]")
         create[k] = v
     filt = {k: (v if v is not None else {"$null": True}) for k, v in where.items()}
-    sql, params = table.compile_filter(filt)
+    sql, params = table.st.lock_matching(filt)
     await table.ready()
     drv = table.db.driver
-    lock = table.dialect.select_for_update
     for attempt in (0, 1):
         try:
             async with drv.transaction():
-                rec = await drv.fetchrow(f"SELECT {table.q('id')} FROM {table.qtable} WHERE {sql}{lock}", params)
+                rec = await drv.fetchrow(sql, params)
                 if rec is not None:
                     if update:
                         row, _ = await table.update(rec[0], update, where=f"{label} update")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import difflib
 
 from ..errors import FilterError, ValidationError
+from ..models.managed import MANAGED_FIELDS
 from ..models.model import ModelInfo
 
 MAX_LIMIT = 1_000_000
-MANAGED_FIELDS = ("created_at", "updated_at", "deleted_at")
 
 
 def did_you_mean(name, options) -> str:

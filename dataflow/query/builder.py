@@ -1,5 +1,6 @@
-"""QueryBuilder (``Model.query_builder()``): fluent, MongoDB-style, compiles through the same
-filter compiler as every node, so it validates identically and binds every value."""
+"""QueryBuilder (``Model.query_builder()``): fluent, MongoDB-style.  It collects a filter and
+renders through the model's statement layer (``dataflow.statements``), the same code every node
+uses, so it validates identically, binds every value and carries every scope."""
 
 from __future__ import annotations
 
@@ -66,39 +67,33 @@ class QueryBuilder:
         return {"$and": list(self._conds)}
 
     def build_select(self) -> tuple[str, list]:
-        t, q = self._t, self._t.q
-        where, params = t.compile_filter(self._filter())
-        cols = ", ".join(q(f) for f in self._fields) if self._fields else "*"
-        sql = f"SELECT {cols} FROM {t.qtable}"
-        if where:
-            sql += " WHERE " + where
-        if self._order:
-            order = V.parse_order_by(t.model, self._order)
-            sql += " ORDER BY " + ", ".join(f"{q(f)} {'DESC' if d else 'ASC'}" for f, d in order)
-        sql += t.dialect.limit_offset(self._limit, self._offset)
-        return sql, params
+        t = self._t
+        order = V.parse_order_by(t.model, self._order) if self._order else ()
+        return t.st.select(self._filter(), self._fields, order, self._limit, self._offset)
 
     def build_count(self) -> tuple[str, list]:
-        t = self._t
-        where, params = t.compile_filter(self._filter())
-        return f"SELECT COUNT(*) FROM {t.qtable}" + (" WHERE " + where if where else ""), params
+        return self._t.st.count(self._filter())
 
     def build_update(self, fields: dict) -> tuple[str, list]:
-        t, q, d = self._t, self._t.q, self._t.dialect
+        t = self._t
         if not isinstance(fields, dict) or not fields:
             raise ValidationError("build_update needs a non-empty dict of field values")
         V.check_record(t.model, fields, where="QueryBuilder.build_update", allow_id=False)
         names = tuple(fields)
         values = t.coerce_values(names, list(fields.values()), "QueryBuilder.build_update")
-        where, params = t.compile_filter(self._filter(), start=len(names) + 1)
-        ph = d.placeholders(len(names))
-        sql = f"UPDATE {t.qtable} SET " + ", ".join(f"{q(n)} = {p}" for n, p in zip(names, ph))
-        return (sql + (" WHERE " + where if where else "")), [*values, *params]
+        sql, params = t.st.update_where(names, self._filter())
+        return sql, [*values, *params]
 
     def build_delete(self) -> tuple[str, list]:
+        """DELETE of the matching rows (a soft-delete model: the UPDATE that marks them deleted,
+        its first two parameters the deletion time, as ``bulk_delete`` sends it)."""
         t = self._t
-        where, params = t.compile_filter(self._filter())
-        return f"DELETE FROM {t.qtable}" + (" WHERE " + where if where else ""), params
+        sql, params = t.st.delete_where(self._filter())
+        if t.model.soft_delete:
+            from ..models.managed import utcnow
+            now = t.coerce_values(("deleted_at",), [utcnow()], "QueryBuilder.build_delete")[0]
+            params = [now, now, *params]
+        return sql, params
 
     async def fetch(self) -> list[dict]:
         """Run the SELECT and return rows as dicts."""

@@ -91,7 +91,7 @@ def pgvector_url(pgvector_server):
 
 async def drop_tables(db) -> None:
     for t in db.list_tables():
-        await db.execute_raw(f"DROP TABLE IF EXISTS {db.dialect.quote(t)}")
+        await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from ..statements import admin
+
 
 class Record(SimpleNamespace):
     """A stored row with attribute access (``user.name``) that still reads like a dict."""
@@ -27,4 +29,4 @@ async def test_reset(db) -> None:
     await db.initialize()
     async with db.transaction():
         for table in db.list_tables():
-            await db.execute_raw(f"DELETE FROM {db.dialect.quote(table)}")
+            await db.execute_raw(admin.empty_table(db.dialect, table))

@@ -11,8 +11,8 @@ from ..errors import UnsupportedFeatureError, ValidationError
 from ..models.naming import is_identifier, shorten
 from ..nodes import registry
 from ..nodes.base import Node, Param
-from . import search as S
-from . import setup as B
+import dataflow.vector.search as S
+import dataflow.vector.setup as B
 
 HNSW_M = (2, 100)
 HNSW_EF_CONSTRUCTION = (4, 1000)
@@ -27,8 +27,7 @@ def resolve_table(model=None, table_name=None, db_instance=None):
     if db is None and isinstance(model, type):
         db = getattr(model, "__dataflow_db__", None)
     if isinstance(db, str):
-        from ..engine import _LIVE
-        found = _LIVE.get(db)
+        found = registry.LIVE.get(db)
         if found is None:
             raise ValidationError(f"no live DataFlow named {db!r}")
         db = found
@@ -48,8 +47,7 @@ def resolve_table(model=None, table_name=None, db_instance=None):
 
 
 def _live():
-    from ..engine import _LIVE
-    return list(_LIVE.values())
+    return list(registry.LIVE.values())
 
 
 class VectorSearchNode(Node):

@@ -8,10 +8,9 @@ PostgreSQL without pgvector): the filtered candidates' float32 blobs are read an
 
 from __future__ import annotations
 
-from dataflow import _native
-
+from .. import _native
 from ..errors import ValidationError
-from . import setup as S
+import dataflow.vector.setup as S
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
@@ -116,24 +115,17 @@ async def search(table, query_vector, k=10, distance="cosine", filter=None, colu
 
 
 async def _pgvector(table, column, blob, k, metric, filt):
-    d, q = table.dialect, table.q
-    dist = d.vector_distance(column, metric, d.placeholder(1))
-    where, params = table.compile_filter(filt, 2)
-    cols = table.columns
-    sql = (f"SELECT {', '.join(q(c) for c in cols)}, {dist} FROM {table.qtable} "
-           f"WHERE {q(column)} IS NOT NULL" + (f" AND ({where})" if where else "")
-           + f" ORDER BY {dist} LIMIT {int(k)}")
+    sql, params = table.st.vector_nearest(column, metric, k, filt)
     recs = await table.db.driver.fetch(sql, [blob, *params])
+    cols = table.columns
     rows = _params.decode_rows(recs, cols, table.kinds, table.code)
     n = len(cols)
     return rows, [float(r[n]) for r in recs]
 
 
 async def _client(table, column, dim, blob, k, metric, filt):
-    d, q = table.dialect, table.q
-    where, params = table.compile_filter(filt, 1)
-    sql = (f"SELECT {q('id')}, {q(column)} FROM {table.qtable} WHERE {q(column)} IS NOT NULL"
-           + (f" AND ({where})" if where else "") + f" ORDER BY {q('id')}")
+    d, st = table.dialect, table.st
+    sql, params = st.vector_candidates(column, filt)
     drv = table.db.driver
     cands = await drv.fetch(sql, params)
     if not cands:
@@ -147,10 +139,8 @@ async def _client(table, column, dim, blob, k, metric, filt):
     step = max(1, d.max_params - 1)
     cols = table.columns
     for s in range(0, len(ids), step):
-        chunk = ids[s:s + step]
-        ph = ", ".join(d.placeholders(len(chunk)))
-        recs = await drv.fetch(f"SELECT {', '.join(q(c) for c in cols)} FROM {table.qtable} "
-                               f"WHERE {q('id')} IN ({ph})", chunk)
+        sql, params = st.rows_by_ids(ids[s:s + step])
+        recs = await drv.fetch(sql, params)
         for r in _params.decode_rows(recs, cols, table.kinds, table.code):
             by_id[_key(r["id"])] = r
     rows, out_d = [], []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataflow import _native
 
-from . import pgcodec
+import dataflow.vector.pgcodec as pgcodec
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 

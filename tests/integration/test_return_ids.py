@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dataflow.errors import BulkLoadError, ValidationError
-from dataflow.ops import bulk_ids
+from dataflow.bulk import ids as bulk_ids
 
 
 def _model(db, tables):

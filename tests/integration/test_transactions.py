@@ -303,5 +303,5 @@ async def test_monitoring_metrics(url, tables):
             await db.execute_raw(f"DROP TABLE IF EXISTS {db.dialect.quote(t)}")
         await db.close_async()
     plain = DataFlow("sqlite:///:memory:")
-    assert plain.metrics()["models"] == {} and plain.driver.monitor is None
+    assert plain.metrics()["models"] == {} and not plain.driver.observed and not plain.driver.hooks.on_statement
     await plain.close_async()

@@ -33,7 +33,7 @@ async def vdb(pgvector_server):
 
 
 async def test_bulk_vectors_go_through_copy_and_round_trip(vdb):
-    from dataflow.bulk import copy
+    from dataflow.bulk import postgresql as copy
 
     db, Emb = vdb
     assert copy.supports(db._table(Emb))

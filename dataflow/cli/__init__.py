@@ -1,5 +1,6 @@
-"""Command line: ``dataflow info`` (which native implementation is active and why) and
-``dataflow demo`` (the quick-start demo on embedded SQLite)."""
+"""The command line, one package: ``dataflow info`` (which native implementation is active and
+why) and ``dataflow demo`` here; ``load``/``export`` in ``etl.py``; ``inspect``/``migrate`` in
+``migrate.py``."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ def _info(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import main as demo_main
+    from ..demo import main as demo_main
 
     return demo_main(args.url, args.rows)
 
 
 #: Modules that add subcommands: each has ``register(subparsers)`` which adds parsers and
-#: sets ``func`` (``args -> exit code``) via ``set_defaults``.  Missing modules are skipped.
-PLUGINS = ("dataflow.bulk.cli", "dataflow.migrations.cli")
+#: sets ``func`` (``args -> exit code``) via ``set_defaults``.
+SUBCOMMANDS = ("dataflow.cli.etl", "dataflow.cli.migrate")
 
 
 def main(argv=None) -> int:
@@ -52,14 +53,8 @@ def main(argv=None) -> int:
     d.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
     d.add_argument("--rows", type=int, default=100_000, help="rows for the bulk-create step")
     d.set_defaults(func=_demo)
-    for name in PLUGINS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not name.startswith(exc.name or "\0"):
-                raise
-            continue
-        mod.register(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

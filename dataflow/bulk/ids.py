@@ -16,8 +16,7 @@ the order of ``RETURNING`` rows: SQL leaves it unspecified.  What is relied on i
 
 from __future__ import annotations
 
-from dataflow import _native
-
+from .. import _native
 from ..errors import ValidationError
 
 _params = _native.load("params")
@@ -54,15 +53,12 @@ class IdCollector:
             return True
         return False
 
-    def insert_sql(self, sql):
-        """The INSERT for auto ids, with ``RETURNING id`` where the dialect has it."""
-        return sql + " RETURNING " + self.d.quote("id") if self.d.supports_returning else sql
-
     async def inserted(self, drv, sql, batch, single_sql):
         """Run the multi-row auto-id INSERT of ``batch`` and record the new ids."""
         flat = [v for _, vals in batch for v in vals]
+        writes = self.table.writes
         if self.d.supports_returning:
-            got = sorted(r[0] for r in await drv.fetch(sql, flat))
+            got = sorted(r[0] for r in await drv.fetch(sql, flat, writes=writes))
             if len(got) != len(batch):
                 raise ValidationError(f"bulk insert returned {len(got)} ids for {len(batch)} rows")
             for (i, _), v in zip(batch, got):
@@ -71,9 +67,9 @@ class IdCollector:
         step, mode = await self._autoinc(drv)
         if mode == 2:   # interleaved: a statement's ids may not be consecutive
             for i, vals in batch:
-                self.out[i] = await drv.insert(single_sql, vals)
+                self.out[i] = await drv.insert(single_sql, vals, writes=writes)
             return
-        first = await drv.insert(sql, flat)
+        first = await drv.insert(sql, flat, writes=writes)
         for k, (i, _) in enumerate(batch):
             self.out[i] = first + k * step
 
@@ -85,7 +81,7 @@ class IdCollector:
 
     async def lookup(self, drv, names, batch):
         """After an upsert: find each record's row by the conflict key."""
-        t, d, key = self.table, self.d, self.conflict
+        t, key = self.table, self.conflict
         pos = [names.index(c) for c in key]
         kinds = tuple(t.kind_of[c] for c in key)
         wanted = {}
@@ -96,17 +92,8 @@ class IdCollector:
             wanted.setdefault(k, []).append(i)
         if not wanted:
             return
-        keys = list(wanted)
-        n = 0
-        groups = []
-        for _ in keys:
-            ph = [d.placeholder(n + j + 1) for j in range(len(key))]
-            n += len(key)
-            groups.append(ph[0] if len(key) == 1 else "(" + ", ".join(ph) + ")")
-        target = d.quote(key[0]) if len(key) == 1 else "(" + ", ".join(d.quote(c) for c in key) + ")"
-        cols = ", ".join(d.quote(c) for c in ["id", *key])
-        sql = f"SELECT {cols} FROM {t.qtable} WHERE {target} IN ({', '.join(groups)})"
-        rows = await drv.fetch(sql, [v for k in keys for v in k])
+        sql, params = t.st.ids_by_keys(key, list(wanted))
+        rows = await drv.fetch(sql, params)
         decoded = t._decoder(["id", *key])(rows)
         for rec in decoded:
             k = tuple(_params.coerce_row([rec[c] for c in key], kinds, t.code, key))

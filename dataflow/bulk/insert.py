@@ -1,15 +1,15 @@
-"""SQLite (and the generic INSERT path): one transaction; each batch of rows coerced by
-``_native.params`` is written by ``_native.sqlitebulk`` (one prepared INSERT, GIL released) while
-the next batch is coerced, and a failure names its exact row.  MySQL's INSERT path reuses the
-statement builder, the coercion and ``locate`` (savepoint + row-by-row replay) from here.
+"""The INSERT path: SQLite (and any table COPY cannot take): one transaction; each batch of
+rows coerced by ``_native.params`` is written by the driver's ``insert_rows`` (SQLite:
+``_native.sqlitebulk``, one prepared INSERT, GIL released) while the next batch is coerced, and
+a failure names its exact row.  MySQL's INSERT path reuses the statements, the coercion and
+``locate`` (savepoint + row-by-row replay) from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from dataflow import _native
-
+from .. import _native
 from ..errors import BulkLoadError, DataFlowError
 
 PATH = "insert"
@@ -38,27 +38,18 @@ def _coerce_error(plan, exc):
 
 def statements(ctx):
     """-> sql_for(k): the INSERT (or upsert) of k rows for this load."""
-    t, d, plan = ctx.table, ctx.table.dialect, ctx.plan
-    cache = {}
-
-    def sql_for(k):
-        sql = cache.get(k)
-        if sql is None:
-            if ctx.conflict == "error":
-                sql = d.insert(t.model.table, plan.all_names, k)
-            else:
-                upd = ctx.update_cols if ctx.conflict == "update" else []
-                sql = d.upsert(t.model.table, plan.all_names, ctx.conflict_on, upd, k)
-            cache[k] = sql
-        return sql
-    return sql_for
+    st, names = ctx.table.st, tuple(ctx.plan.all_names)
+    if ctx.conflict == "error":
+        return lambda k: st.insert(names, k)
+    upd = ctx.update_cols if ctx.conflict == "update" else []
+    return lambda k: st.upsert(names, ctx.conflict_on, upd, k)
 
 
-async def locate(conn, sql1, rows, start, plan, exc):
+async def locate(drv, sql1, rows, start, plan, exc):
     """Replay a failed batch row by row (its savepoint was rolled back) to find the bad row."""
     for i, r in enumerate(rows):
         try:
-            await conn.execute(sql1, r)
+            await drv.execute(sql1, r)
         except DataFlowError as row_exc:
             return BulkLoadError(f"{plan.label} row {start + i}: {row_exc}", failed_index=start + i,
                                  cause=row_exc)
@@ -66,15 +57,16 @@ async def locate(conn, sql1, rows, start, plan, exc):
                          cause=exc)
 
 
-async def _count(conn, table):
-    row = await conn.fetchrow(f"SELECT COUNT(*) FROM {table.qtable}")
+async def count_rows(drv, table):
+    """Rows of the table (the delta around an ``update`` load tells inserted from updated)."""
+    row = await drv.fetchrow(*table.st.count_all())
     return int(row[0])
 
 
-async def _write(conn, sql1, vals, start, plan, on_release=None):
+async def _write(drv, sql1, vals, start, plan, writes, on_release=None):
     """One batch in one worker-thread hop; a failure names its exact row (no replay needed)."""
     try:
-        return await conn.insert_rows(sql1, vals, start, on_release)
+        return await drv.insert_rows(sql1, vals, start, on_release, writes=writes)
     except DataFlowError as exc:
         ri = getattr(exc, "row_index", None)
         if ri is None:
@@ -94,7 +86,7 @@ def _resolve(fut):
         fut.set_result(None)
 
 
-async def _pipelined(conn, ctx, sql1):
+async def _pipelined(drv, ctx, sql1):
     """Write every batch, coercing batch k+1 on the event loop while batch k is written in the
     connection's thread (the compiled writer holds no GIL while SQLite works).  On any error the
     batch in flight is waited for first: its failure, being earlier in the source, wins."""
@@ -110,7 +102,8 @@ async def _pipelined(conn, ctx, sql1):
             # compiled code holds the GIL for its whole call, so starting earlier would stall
             # the writer behind it and serialise the two again.
             released = loop.create_future()
-            pending = asyncio.ensure_future(_write(conn, sql1, vals, start, plan, _signal(loop, released)))
+            pending = asyncio.ensure_future(_write(drv, sql1, vals, start, plan, ctx.table.writes,
+                                                   _signal(loop, released)))
             await asyncio.wait((released, pending), return_when=asyncio.FIRST_COMPLETED)
         if pending is not None:
             p, pending = pending, None
@@ -134,18 +127,16 @@ async def run(ctx):
     inserted = 0
     if ctx.atomic:
         async with drv.transaction():
-            conn = drv.current()
-            before = await _count(conn, ctx.table) if counting else 0
-            changes = await _pipelined(conn, ctx, sql1)
-            inserted = (await _count(conn, ctx.table) - before) if counting else changes
+            before = await count_rows(drv, ctx.table) if counting else 0
+            changes = await _pipelined(drv, ctx, sql1)
+            inserted = (await count_rows(drv, ctx.table) - before) if counting else changes
     else:
         async for start, rows, cols, n in ctx.batches():
             vals = coerce_batch(ctx, start, rows, cols)
             async with drv.transaction():
-                conn = drv.current()
-                before = await _count(conn, ctx.table) if counting else 0
-                changes = await _write(conn, sql1, vals, start, plan)
-                inserted += (await _count(conn, ctx.table) - before) if counting else changes
+                before = await count_rows(drv, ctx.table) if counting else 0
+                changes = await _write(drv, sql1, vals, start, plan, ctx.table.writes)
+                inserted += (await count_rows(drv, ctx.table) - before) if counting else changes
             ctx.written += n
     skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
     return inserted, skipped, PATH

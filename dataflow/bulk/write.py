@@ -1,5 +1,8 @@
-"""Bulk create / update / delete / upsert with batched multi-row statements (PostgreSQL: COPY
-BINARY through dataflow.bulk, unless ids are asked back).
+"""``bulk_create`` / ``bulk_upsert`` of records: the one entry point of record bulk writes.
+
+Options are checked once (``options.check``); inserts and upserts the loader does faster with
+the same semantics (PostgreSQL COPY BINARY, the SQLite writer) go to ``load``; the rest run
+here as batched multi-row statements from the statement layer.
 
 Every record is validated and coerced before the first write, so a bad value fails with its
 row index and nothing written.  Atomic by default (one transaction, a savepoint per batch so
@@ -9,18 +12,15 @@ the failing row can be located exactly); ``atomic=False`` commits batch by batch
 
 from __future__ import annotations
 
-from dataflow import _native
-
+from .. import _native
 from ..errors import BulkLoadError, DataFlowError, ValidationError
-from . import bulk_ids
-from . import validate as V
-from .table import utcnow
+from ..models.managed import utcnow
+import dataflow.bulk.ids as bulk_ids
+import dataflow.bulk.options as O
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
-_params = _native.load("params")
-CONFLICT_MODES = ("error", "skip", "update")
-PROTECTED = ("id", "created_at", "tenant_id")
+_params = K
 
 
 def _records(data, label):
@@ -29,26 +29,6 @@ def _records(data, label):
     if isinstance(data, dict) or isinstance(data, (str, bytes)):
         raise ValidationError(f"{label}: 'data' must be a list of dicts, got {type(data).__name__}")
     return list(data)
-
-
-def _conflict_cols(table, conflict_on, label, mode=None):
-    """The conflict target.  ``skip`` with no explicit ``conflict_on`` skips a conflict on any
-    unique key (an empty target: ON CONFLICT DO NOTHING); ``update`` defaults to ``id``."""
-    m = table.model
-    if conflict_on is None and mode == "skip":
-        return []
-    if conflict_on is None:
-        return ["id"]
-    cols = [conflict_on] if isinstance(conflict_on, str) else list(conflict_on)
-    if not cols:
-        raise ValidationError(f"{label}: conflict_on must name at least one field")
-    for c in cols:
-        V.check_field(m, c, "conflict_on field")
-    if cols != ["id"] and not any(ix.unique and list(ix.fields) == cols for ix in m.indexes):
-        raise ValidationError(
-            f"{label}: conflict_on {cols} is not a unique key of {m.name}; declare it in "
-            f"__dataflow__['unique'] or use 'id'")
-    return cols
 
 
 def prepare(table, records, label, now=None):
@@ -82,7 +62,7 @@ def _batches(items, size):
         yield items[s:s + size]
 
 
-async def _run_batch(drv, sql_for, batch, label, counter=None, runner=None):
+async def _run_batch(drv, sql_for, batch, label, writes, counter=None, runner=None):
     """Execute one multi-row statement in a savepoint; on failure find the exact bad row.
 
     Returns the driver's rowcount, or ``counter(rows)`` over the RETURNING rows when given;
@@ -94,8 +74,8 @@ async def _run_batch(drv, sql_for, batch, label, counter=None, runner=None):
             if runner is not None:
                 return await runner(sql_for(len(batch)), batch)
             if counter is not None:
-                return counter(await drv.fetch(sql_for(len(batch)), flat))
-            return await drv.execute(sql_for(len(batch)), flat)
+                return counter(await drv.fetch(sql_for(len(batch)), flat, writes=writes))
+            return await drv.execute(sql_for(len(batch)), flat, writes=writes)
     except DataFlowError as exc:
         for i, vals in batch:
             try:
@@ -117,32 +97,31 @@ class _Probe(Exception):
 async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="error", conflict_on=None,
                      update_cols=None, atomic=True, return_ids=False, label="bulk_create") -> dict:
     m = table.model
-    if conflict_resolution not in CONFLICT_MODES:
-        raise ValidationError(f"{label}: conflict_resolution must be one of {CONFLICT_MODES}, got {conflict_resolution!r}")
-    V.check_int(batch_size, "batch_size", minimum=1, maximum=1_000_000)
+    opts = O.check(table, label, conflict_resolution=conflict_resolution, conflict_on=conflict_on,
+                   batch_size=batch_size, atomic=atomic, update_fields=update_cols)
     records = _records(records, label)
-    conflict = _conflict_cols(table, conflict_on, label, conflict_resolution)
-    if not return_ids and _loader_path(table, conflict_resolution):
-        return await _copy_write(table, records, batch_size, conflict_resolution, conflict_on, update_cols,
-                                 atomic, label)
+    batch_size = 1000 if batch_size is None else batch_size
+    if not return_ids and _loader_path(table, opts.mode):
+        return await _load_write(table, records, batch_size, opts)
+    mode, conflict = opts.mode, list(opts.conflict)
     if return_ids:
-        bulk_ids.check(conflict_resolution, conflict, label)
+        bulk_ids.check(mode, conflict, label)
     now = utcnow()
     groups = prepare(table, records, label, now)
     prepared = {names: _coerce(table, names, items, label) for names, items in groups.items()}
     await table.ready()
-    d, drv = table.dialect, table.db.driver
+    d, drv, st, writes = table.dialect, table.db.driver, table.st, table.writes
     total = len(records)
     inserted = 0
     written = 0
-    ids = bulk_ids.IdCollector(table, total, conflict_resolution, conflict) if return_ids else None
+    ids = bulk_ids.IdCollector(table, total, mode, conflict) if return_ids else None
     raw = {i: vals for items in groups.values() for i, vals in items} if return_ids else None
     counter = None
-    if conflict_resolution != "error" and d.supports_returning:
+    if mode != "error" and d.supports_returning:
         # Rows come back only when inserted or updated; an inserted row carries our `now`
         # as created_at (updates never touch it), so inserted/updated are exact.
         now_db = _params.coerce(now, K.DATETIME, table.code)
-        if conflict_resolution == "skip":
+        if mode == "skip":
             counter = len
         else:
             counter = lambda rows: sum(1 for r in rows if r[0] == now_db)  # noqa: E731
@@ -151,40 +130,28 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
         per = max(1, min(batch_size, d.max_params // width))
         # Auto ids asked back: they come from the INSERT itself.  Without ids in the records an
         # upsert on ``id`` cannot conflict on it, so it is that same plain INSERT.
-        auto_ids = ids is not None and "id" not in names and (conflict_resolution == "error" or conflict == ["id"])
-        if conflict_resolution == "error" or auto_ids:
-            cache = {}
-
-            def sql_for(n, names=names, cache=cache):
-                if n not in cache:
-                    cache[n] = d.insert(m.table, names, n)
-                return cache[n]
+        auto_ids = ids is not None and "id" not in names and (mode == "error" or conflict == ["id"])
+        if mode == "error" or auto_ids:
+            def sql_for(n, names=names):
+                return st.insert(names, n)
         else:
-            upd = []
-            if conflict_resolution == "update":
-                upd = [c for c in names if c not in PROTECTED and c not in conflict
-                       and (update_cols is None or c in update_cols or c == "updated_at")]
-            cache = {}
+            upd = opts.update_columns(names)
 
-            def sql_for(n, names=names, upd=upd, cache=cache):
-                if n not in cache:
-                    sql = d.upsert(m.table, names, conflict, upd, n)
-                    if counter is not None:
-                        sql += " RETURNING " + d.quote("created_at")
-                    cache[n] = sql
-                return cache[n]
+            def sql_for(n, names=names, upd=upd):
+                return st.upsert(names, conflict, upd, n, return_created=counter is not None)
 
         async def one(batch, sql_for=sql_for, names=names, auto_ids=auto_ids):
             if auto_ids:
-                await _run_batch(drv, sql_for, batch, label, None,
-                                 lambda sql, b: ids.inserted(drv, ids.insert_sql(sql), b, sql_for(1)))
+                await _run_batch(drv, sql_for, batch, label, writes, None,
+                                 lambda sql, b: ids.inserted(drv, st.insert_returning_ids(names, len(b)), b,
+                                                             sql_for(1)))
                 return len(batch)
-            n = await _run_batch(drv, sql_for, batch, label, counter)
+            n = await _run_batch(drv, sql_for, batch, label, writes, counter)
             if ids is not None and not ids.known(names, batch, raw):
                 await ids.lookup(drv, names, batch)
-            return _inserted(d, n, len(batch), conflict_resolution, counter)
+            return _inserted(d, n, len(batch), mode, counter)
         try:
-            if atomic:
+            if opts.atomic:
                 async with drv.transaction():
                     for batch in _batches(items, per):
                         inserted += await one(batch)
@@ -194,15 +161,16 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
                         inserted += await one(batch)
                     written += len(batch)
         except BulkLoadError as exc:
-            exc.rows_written = 0 if atomic else written
-            if not atomic:
+            exc.rows_written = 0 if opts.atomic else written
+            if not opts.atomic:
                 exc.args = (f"{exc.args[0]} ({written} rows were committed before it)",)
             raise
         except DataFlowError as exc:
-            raise BulkLoadError(f"{label} failed: {exc}", rows_written=0 if atomic else written, cause=exc) from exc
-    out = {"processed": total, "inserted": inserted, "skipped": total - inserted if conflict_resolution == "skip" else 0,
+            raise BulkLoadError(f"{label} failed: {exc}", rows_written=0 if opts.atomic else written,
+                                cause=exc) from exc
+    out = {"processed": total, "inserted": inserted, "skipped": total - inserted if mode == "skip" else 0,
            "batch_size": batch_size, "operation": label, "success": True}
-    if conflict_resolution == "update":
+    if mode == "update":
         out["updated"] = total - inserted
         out["skipped"] = 0
     if return_ids:
@@ -216,22 +184,23 @@ def _loader_path(table, mode) -> bool:
     ``skip`` upserts on SQLite (planned coercion, ``_native.sqlitebulk`` writing batch k while
     batch k+1 is coerced; a skipped row changes nothing, so the counts stay exact).  ``update``
     on SQLite stays here: RETURNING tells inserted from updated rows without counting the table."""
-    from ..bulk import copy, sqlite
-    from ..bulk.load import _backend
-    backend = _backend(table.dialect)
-    if backend is copy:
-        return copy.supports(table)
-    return backend is sqlite and mode in ("error", "skip")
+    path = table.dialect.bulk_path
+    if path == "copy":
+        import dataflow.bulk.postgresql as postgresql
+        return postgresql.supports(table)
+    return path == "sqlite" and mode in ("error", "skip")
 
 
-async def _copy_write(table, records, batch_size, mode, conflict_on, update_cols, atomic, label):
-    from ..bulk.load import load_table
-    rep = await load_table(table, records, batch_size=None if atomic else batch_size, conflict_resolution=mode,
-                           conflict_on=conflict_on, update_fields=update_cols, atomic=atomic, progress=False,
-                           label=label)
+async def _load_write(table, records, batch_size, opts):
+    from dataclasses import replace
+
+    from .load import load_checked
+    # atomic: one COPY/transaction whatever the batch size; else commit every batch_size rows
+    opts = replace(opts, batch_size=None if opts.atomic else batch_size)
+    rep = await load_checked(table, records, opts, progress=False)
     out = {"processed": rep["rows"], "inserted": rep["inserted"], "skipped": rep["skipped"],
-           "batch_size": batch_size, "operation": label, "success": True}
-    if mode == "update":
+           "batch_size": batch_size, "operation": opts.label, "success": True}
+    if opts.mode == "update":
         out["updated"] = rep["updated"]
     return out
 

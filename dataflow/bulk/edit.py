@@ -5,16 +5,15 @@ An empty filter would touch every row: it is refused unless ``confirmed=True``.
 
 from __future__ import annotations
 
-from dataflow import _native
-
+from .. import _native
 from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
-from . import validate as V
-from .bulk import bulk_write
-from .table import utcnow
+from ..models.managed import utcnow
+from ..ops import validate as V
+from .write import bulk_write
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
-_params = _native.load("params")
+_params = K
 
 
 def _need_confirm(filt, confirmed, label):
@@ -36,14 +35,9 @@ async def bulk_update(table, filt=None, fields=None, *, data=None, confirmed=Fal
     _need_confirm(filt, confirmed, label)
     names = tuple(fields) + ("updated_at",)
     values = table.coerce_values(names, [*fields.values(), utcnow()], label)
-    d, q = table.dialect, table.q
-    ph = d.placeholders(len(names))
-    where, params = table.compile_filter(filt, start=len(names) + 1)
-    sql = f"UPDATE {table.qtable} SET " + ", ".join(f"{q(n)} = {p}" for n, p in zip(names, ph))
-    if where:
-        sql += " WHERE " + where
+    sql, params = table.st.update_where(names, filt)
     await table.ready()
-    n = await table.db.driver.execute(sql, (*values, *params))
+    n = await table.db.driver.execute(sql, (*values, *params), writes=table.writes)
     return {"processed": n, "updated": n, "operation": "bulk_update", "success": True}
 
 
@@ -69,19 +63,13 @@ async def _update_rows(table, data, label):
             raise BulkLoadError(str(exc), failed_index=i, cause=exc) from exc
         prepared.append((i, names, vals, idv))
     await table.ready()
-    d, q, drv = table.dialect, table.q, table.db.driver
+    drv, st = table.db.driver, table.st
     total = 0
-    cache = {}
     async with drv.transaction():
         for i, names, vals, idv in prepared:
-            sql = cache.get(names)
-            if sql is None:
-                ph = d.placeholders(len(names) + 1)
-                sql = (f"UPDATE {table.qtable} SET " + ", ".join(f"{q(n)} = {p}" for n, p in zip(names, ph))
-                       + f" WHERE {q('id')} = {ph[-1]}{table.alive}")
-                cache[names] = sql
+            sql, params = st.update_by_id(names, idv)
             try:
-                total += await drv.execute(sql, (*vals, idv))
+                total += await drv.execute(sql, (*vals, *params), writes=table.writes)
             except DataFlowError as exc:
                 raise BulkLoadError(f"{label} row {i}: {exc}", failed_index=i, cause=exc) from exc
     return {"processed": len(prepared), "updated": total, "operation": "bulk_update", "success": True}
@@ -93,18 +81,12 @@ async def bulk_delete(table, filt=None, *, confirmed=False, label="bulk_delete")
         raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be deleted")
     filt = V.check_filter(filt)
     _need_confirm(filt, confirmed, label)
-    d, q = table.dialect, table.q
+    sql, params = table.st.delete_where(filt)
     if m.soft_delete:
         now = _params.coerce(utcnow(), K.DATETIME, table.code)
-        where, params = table.compile_filter(filt, start=3)
-        sql = (f"UPDATE {table.qtable} SET {q('deleted_at')} = {d.placeholder(1)}, "
-               f"{q('updated_at')} = {d.placeholder(2)} WHERE {where}")
         params = [now, now, *params]
-    else:
-        where, params = table.compile_filter(filt)
-        sql = f"DELETE FROM {table.qtable}" + (" WHERE " + where if where else "")
     await table.ready()
-    n = await table.db.driver.execute(sql, params)
+    n = await table.db.driver.execute(sql, params, writes=table.writes)
     return {"processed": n, "deleted": n, "operation": "bulk_delete", "success": True}
 
 

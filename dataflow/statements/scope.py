@@ -1,0 +1,107 @@
+"""The one ``where(...)`` every statement of a model is built through, and the scope predicates.
+
+A scope predicate (soft delete today, the tenant next) is ANDed *outside* the caller's filter:
+``(<user filter>) AND "deleted_at" IS NULL``, so a ``$or`` in the filter cannot escape it.
+``include_deleted=True`` lifts only the soft-delete scope; a scope that must never be lifted
+simply ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .. import _native
+from ..errors import FilterError
+from ..ops import validate as V
+
+_filters = _native.load("filters")
+
+
+class Pred(NamedTuple):
+    """A predicate the statement layer rendered itself (an id, a key list): it still goes
+    through ``where`` so the scopes apply to it like to any filter."""
+
+    sql: str
+    params: list
+
+
+class Scope:
+    """A predicate added to every statement of a model (subclasses say when and what)."""
+
+    #: lifted by ``include_deleted=True`` (only the soft-delete scope is)
+    lifted_by_include_deleted = False
+
+    def sql(self, st, start: int) -> str:
+        """The predicate text; its parameters (``params()``) start at placeholder ``start``."""
+        raise NotImplementedError
+
+    def params(self) -> tuple:
+        return ()
+
+
+class SoftDelete(Scope):
+    """Rows whose ``deleted_at`` is set are gone for every statement unless asked for."""
+
+    lifted_by_include_deleted = True
+
+    def sql(self, st, start):
+        return st.q("deleted_at") + " IS NULL"
+
+
+class Where:
+    """Built once per model: quoted names, the compiled filter spec and the scopes."""
+
+    def __init__(self, dialect, model):
+        self.d = d = dialect
+        self.model = model
+        self.q = q = d.quote
+        self.qtable = q(model.table)
+        self.columns = model.columns
+        self.select_list = ", ".join(q(c) for c in model.columns)
+        self.spec = d.filter_spec(model)
+        self.scopes: list[Scope] = [SoftDelete()] if model.soft_delete else []
+        self._cache: dict = {}
+
+    def _compile(self, filt, start):
+        filt = V.check_filter(filt)
+        try:
+            sql, params = _filters.compile_filter(filt, self.spec, start)
+        except (TypeError, ValueError) as exc:
+            raise FilterError(f"{self.model.name}: {exc}") from None
+        if self.d.max_filter_depth is not None and sql:
+            problem = self.d.check_filter_shape(filt)
+            if problem:
+                raise FilterError(f"{self.model.name}: filter: {problem}")
+        return sql, params
+
+    def where(self, filt=None, start: int = 1, include_deleted: bool = False) -> tuple[str, list]:
+        """-> (predicate text without ``WHERE``, parameters), placeholders numbered from ``start``.
+
+        ``filt`` is the caller's filter dict (checked against the model, values bound) or a
+        ``Pred`` rendered here.  Empty text means "every row" (no scope applies, no filter)."""
+        if type(filt) is Pred:
+            user, params = filt.sql, list(filt.params)
+        else:
+            user, params = self._compile(filt, start)
+        scopes = [s for s in self.scopes if not (include_deleted and s.lifted_by_include_deleted)]
+        if not scopes:
+            return user, params
+        parts = [f"({user})"] if user else []
+        n = start + len(params)
+        for s in scopes:
+            parts.append(s.sql(self, n))
+            extra = s.params()
+            if extra:
+                params = [*params, *extra]
+                n += len(extra)
+        return " AND ".join(parts), params
+
+    def where_clause(self, filt=None, start: int = 1, include_deleted: bool = False) -> tuple[str, list]:
+        """Like ``where`` but as `` WHERE ...`` (empty when there is nothing to filter)."""
+        sql, params = self.where(filt, start, include_deleted)
+        return (" WHERE " + sql if sql else ""), params
+
+    def by_id(self, idv, start: int = 1, include_deleted: bool = False) -> tuple[str, list]:
+        """``"id" = $start`` plus the scopes, as a `` WHERE`` clause."""
+        return self.where_clause(Pred(f"{self.q('id')} = {self.d.placeholder(start)}", [idv]), start,
+                                 include_deleted)
