@@ -76,7 +76,7 @@ class Table:
         except (TypeError, ValueError) as exc:
             raise FilterError(f"{self.model.name}: {exc}") from None
         if self.dialect.max_filter_depth is not None and sql:
-            problem = self.dialect.check_filter_shape(filt)
+            sql, params, problem = self.dialect.fit_filter(filt, (sql, params), lambda f: _filters.compile_filter(f, self.spec, start))
             if problem:
                 raise FilterError(f"{self.model.name}: filter: {problem}")
         if self.alive and not include_deleted:
