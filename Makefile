@@ -1,5 +1,5 @@
 # Two commands from a fresh clone:
-#   make demo   -- venv + native build + a demo on embedded SQLite (no server)
+#   make demo   -- venv + base install + native build + a demo on embedded SQLite (no server)
 #   make test   -- the whole suite on SQLite, PostgreSQL and MariaDB, native and pure-Python
 PY ?= python3
 VENV := .venv
@@ -12,27 +12,36 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
+TEST_STAMP := $(VENV)/.dataflow-test-deps
+
+# The demo needs only the base install (SQLite is built in): the build tools, the package
+# without extras, the native core.  Built in this venv, so no isolated build environment.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard _native/*.pyx) $(wildcard _native/*.pxi)
-	$(BIN)/python -m pip install -q 'Cython>=3.0'
-	$(BIN)/python -m pip install -q -e '.[postgres,mysql,vector,speed,test,bench]'
+	$(BIN)/python -m pip install -q 'Cython>=3.0' 'setuptools>=77'
+	$(BIN)/python -m pip install -q --no-build-isolation -e .
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $(STAMP)
+
+# Tests and benchmarks add the server drivers, numpy/pandas/arrow, hypothesis, matplotlib...
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[postgres,mysql,vector,speed,test,bench]'
+	touch $(TEST_STAMP)
 
 build: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m dataflow demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	DATAFLOW_REQUIRE_NATIVE=1 $(BIN)/python setup.py -q build_ext --inplace
 	$(BIN)/python -m dataflow info
 	DATAFLOW_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 	DATAFLOW_NO_NATIVE=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks
 
-bench-quick: $(STAMP)
+bench-quick: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks --quick
 
 clean:

@@ -204,7 +204,9 @@ def _rows(group: str, ours, theirs, what: str) -> list[dict]:
         status = "skipped" if isinstance(res, dict) and "skipped" in res else "failed"
         msg = res.get("skipped") or res.get("error") if isinstance(res, dict) else str(res)
         return row(group, case, None, baseline, f"{status}: {msg}", status=status)
-    return [one(OURS, ours, None, what), one(THEIRS, theirs, OURS, "")]
+    theirs_row = one(THEIRS, theirs, OURS, "")
+    theirs_row["peer"] = True   # the chart labels it "peer N× slower/faster", not as our ratio
+    return [one(OURS, ours, None, what), theirs_row]
 
 
 def run(quick: bool) -> list[dict]:

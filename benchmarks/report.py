@@ -88,6 +88,39 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
+#: Bar colours by verdict: a ratio is good or bad only against a target; most rows have none.
+COLORS = {"met": "#2a9d8f", "missed": "#e76f51", "none": "#8d99ae"}
+
+
+def target_status(r: dict) -> str:
+    """'met' when every target of the row is met, 'missed' when one is not, 'none' without targets."""
+    checks = []
+    if r.get("target_ratio") is not None and r.get("ratio") is not None:
+        checks.append(r["ratio"] <= r["target_ratio"])
+    if r.get("target_s") is not None and r.get("median_s") is not None:
+        checks.append(r["median_s"] <= r["target_s"])
+    if not checks:
+        return "none"
+    return "met" if all(checks) else "missed"
+
+
+def bar_label(r: dict) -> str:
+    """The text next to a bar: the ratio, or for a peer row how many times slower/faster the peer is.
+
+    A peer row's baseline is this project, so its ratio is peer time / our time."""
+    x = r["ratio"]
+    if not r.get("peer"):
+        return fmt_ratio(x)
+    if x >= 1:
+        return f"peer {fmt_ratio(x)} slower"
+    return f"peer {fmt_ratio(1 / x)} faster"
+
+
+def bar_style(r: dict) -> tuple[str, str]:
+    """(colour, label) of the bar for row ``r``."""
+    return COLORS[target_status(r)], bar_label(r)
+
+
 def write_png(doc: dict, path: Path) -> str:
     """Horizontal bars of every ratio on a log axis; returns a note ('' when written)."""
     try:
@@ -101,19 +134,20 @@ def write_png(doc: dict, path: Path) -> str:
         return "PNG skipped: no ratios to plot"
     labels = [f"{_short(r['group'], 42)} — {_short(r['case'], 46)}" for r in rows]
     ratios = [r["ratio"] for r in rows]
-    colors = ["#2a9d8f" if x <= (r.get("target_ratio") or 1.0) else "#e76f51" for x, r in zip(ratios, rows)]
+    styles = [bar_style(r) for r in rows]
+    colors = [c for c, _ in styles]
     fig, ax = plt.subplots(figsize=(12, 0.32 * len(rows) + 1.6))
     y = list(range(len(rows)))[::-1]
     ax.barh(y, ratios, color=colors)
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=0.8)
-    for yi, x in zip(y, ratios):
-        ax.text(x, yi, " " + fmt_ratio(x), va="center", fontsize=7)
+    for yi, x, (_, text) in zip(y, ratios, styles):
+        ax.text(x, yi, " " + text, va="center", fontsize=7)
     lo, hi = min(ratios + [1.0]), max(ratios + [1.0])
     ax.set_xlim(lo / 1.5, hi * 4)
     m = doc["machine"]
-    ax.set_title(f"DataFlow benchmarks — time / baseline of its group (green: within target, or < 1 without one)\n{m['cpu']}, {m['cores']} cores, "
+    ax.set_title(f"DataFlow benchmarks — time / baseline of its group (green: target met, red: target missed, grey: no target; peer rows: peer time / ours)\n{m['cpu']}, {m['cores']} cores, "
                  f"Python {m['python']}, {doc['date']}, native core: {doc['implementation']}", fontsize=9)
     ax.set_xlabel("ratio vs baseline (log scale)")
     path.parent.mkdir(parents=True, exist_ok=True)

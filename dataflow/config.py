@@ -7,7 +7,9 @@ re-parses URLs.  No I/O happens here.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import types
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -24,16 +26,36 @@ _SCHEMES = {
 #: Dialects whose URL names a file path (sqlite:///x.db) rather than a server.
 _FILE_DIALECTS = frozenset({"sqlite"})
 
-#: Keyword arguments the well-known project accepts that mean nothing here: accepted, warned once.
+#: Keyword arguments of the well-known project's DataFlow(...) (its named parameters, the extra
+#: keywords it reads, and ones its own tests and docs pass) that mean nothing here: accepted,
+#: kept in ``Config.compat`` and named in one warning.
 COMPAT_KWARGS = frozenset({
-    "enable_caching", "enable_metrics", "enable_audit", "audit_logging", "connection_pool_size",
-    "debug", "optimize_queries", "enable_query_cache", "database_type", "enterprise_mode",
-    "schema_cache_enabled", "schema_cache_ttl", "schema_cache_max_size", "migration_enabled",
-    "enable_connection_pooling", "log_level", "tdd_mode", "test_context", "enable_model_persistence",
-    "auto_discover_models", "skip_registry", "skip_migration", "encryption_key", "read_replica_url",
-    "connection_validation", "max_retries", "enable_security", "security_level", "pool_pre_ping",
-    "cache_backend", "query_timeout", "enable_profiling", "enable_versioning", "health_check_interval",
+    # its named constructor parameters
+    "config", "tenant_isolation_strategy", "encryption_key", "credential_provider", "audit_logging",
+    "debug", "migration_enabled", "enable_model_persistence", "tdd_mode", "test_context", "test_mode",
+    "test_mode_aggressive_cleanup", "enable_connection_pooling", "pools", "enable_caching",
+    "validate_on_write", "log_level", "log_config", "read_url", "read_pool_size",
+    "trust_enforcement_mode", "trust_audit_enabled", "trust_audit_signing_key",
+    "trust_audit_verify_key", "runtime",
+    # the keywords it reads from **kwargs
+    "batch_size", "cache_max_size", "max_retries", "encryption_enabled", "schema_cache_enabled",
+    "schema_cache_ttl", "schema_cache_max_size", "use_namespaced_nodes",
+    # passed by its tests, docs and older releases
+    "instance_id", "reset_on_start", "strict_mode", "enable_metrics", "enable_audit",
+    "connection_pool_size", "optimize_queries", "enable_query_cache", "database_type",
+    "enterprise_mode", "auto_discover_models", "skip_registry", "skip_migration", "read_replica_url",
+    "connection_validation", "enable_security", "security_level", "pool_pre_ping", "cache_backend",
+    "query_timeout", "enable_profiling", "enable_versioning", "health_check_interval",
 })
+
+#: Its names for options that exist here under another name: honoured, not warned about.
+COMPAT_ALIASES = {"pool_max_overflow": "max_overflow"}
+
+#: Accepted and kept for a later version, but with no effect yet: the warning says so.
+NOT_YET_USED = {"read_url": "reads go to the primary database (read replicas are not built yet)",
+                "read_pool_size": "there is no separate read pool yet"}
+
+_log = logging.getLogger("dataflow")
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,14 @@ class Config:
     slow_query_threshold: float = 1.0
     testing: bool = False
     name: str = ""
+    #: the well-known project's keywords given to DataFlow(...) that have no effect here, name -> value
+    compat: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}),
+                                           compare=False, repr=False)
+
+    @property
+    def read_url(self) -> str | None:
+        """The read-replica URL given as ``read_url=``; kept, not used yet."""
+        return self.compat.get("read_url")
 
 
 _KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_timeout", "echo",
@@ -178,22 +208,42 @@ _KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_tim
 
 def build_config(database_url, *, adapter_url: str | None = None, compat: dict, **opts) -> Config:
     """Validate DataFlow(...) arguments and return a Config (no I/O)."""
+    compat = dict(compat)
+    for alias, real in COMPAT_ALIASES.items():
+        if alias in compat:
+            value = compat.pop(alias)
+            if opts.get(real) is not None and opts[real] != value:
+                raise ConfigurationError(
+                    f"DataFlow(): {alias}={value!r} and {real}={opts[real]!r} disagree; "
+                    f"{alias} is the well-known project's name for {real}, pass only one")
+            opts[real] = value
     unknown = [k for k in compat if k not in COMPAT_KWARGS]
     if unknown:
         k = unknown[0]
-        close = difflib.get_close_matches(k, list(_KNOWN) + sorted(COMPAT_KWARGS), n=1)
+        close = difflib.get_close_matches(
+            k, list(_KNOWN) + sorted(COMPAT_KWARGS) + sorted(COMPAT_ALIASES), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigurationError(f"DataFlow() got an unknown keyword argument {k!r}{hint}")
-    ignored = [k for k in compat if k in COMPAT_KWARGS]
-    if ignored:
-        warnings.warn(f"DataFlow(): {', '.join(sorted(ignored))} accepted for compatibility and ignored",
-                      stacklevel=3)
+    if compat:
+        ignored = sorted(k for k in compat if k not in NOT_YET_USED)
+        parts = []
+        if ignored:
+            parts.append(f"{', '.join(ignored)} accepted for compatibility with the well-known "
+                         f"project and ignored (they have no effect here)")
+        parts += [f"{k} is kept in db.config.compat but not used yet: {why}"
+                  for k, why in NOT_YET_USED.items() if k in compat]
+        warnings.warn("DataFlow(): " + "; ".join(parts), stacklevel=3)
+    testing = bool(opts.get("testing"))
     testing = bool(opts.get("testing"))
     if database_url is None:
         database_url = adapter_url
     if database_url is None and not testing:
         database_url = os.environ.get("DATABASE_URL") or None
     if database_url is None:
+        if not testing:
+            _log.warning("DataFlow(): no database URL given and DATABASE_URL is not set; using an "
+                         "in-memory SQLite database, lost when the process exits (pass a URL such as "
+                         "sqlite:///app.db to keep the data)")
         database_url = ":memory:"
     url = parse_url(database_url)
     for key in ("pool_size", "max_overflow"):
@@ -212,4 +262,4 @@ def build_config(database_url, *, adapter_url: str | None = None, compat: dict, 
     if not isinstance(name, str):
         raise ConfigurationError(f"name must be a str, got {type(name).__name__}")
     clean = {k: v for k, v in opts.items() if v is not None}
-    return Config(url=url, name=name, **clean)
+    return Config(url=url, name=name, compat=types.MappingProxyType(compat), **clean)

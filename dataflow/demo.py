@@ -12,8 +12,20 @@ from datetime import datetime, timezone
 from . import DataFlow, LocalRuntime, WorkflowBuilder
 
 
-def _t(label: str, start: float, extra: str = "") -> None:
-    print(f"  {label:<38s} {1000 * (time.perf_counter() - start):9.2f} ms {extra}")
+def _t(code: str, start: float, extra: str = "") -> None:
+    """One step: the code that ran, its time, and what it returned."""
+    print(f"  >>> {code}\n      {1000 * (time.perf_counter() - start):9.2f} ms  {extra}")
+
+
+NEXT = """
+Where next:
+  README.md          models, filters, workflows, transactions, bulk loading, migrations, vectors
+  python -m dataflow info            which native core is active and why
+  make test                          the whole suite (adds the PostgreSQL/MariaDB drivers and test tools)
+  make bench                         timings and ratios against raw drivers
+  DataFlow("postgresql://user@host/db") or DataFlow("mysql://root@host/db") instead of SQLite
+    (pip install 'dataflow-native[postgres]' / '[mysql]')
+"""
 
 
 def _define(db: DataFlow) -> DataFlow:
@@ -42,39 +54,43 @@ def main(url: str | None = None, rows: int = 100_000) -> int:
         tmp = tempfile.mkdtemp(prefix="dataflow-demo-")
         url = f"sqlite:///{os.path.join(tmp, 'demo.db')}"
     from dataflow import _native
-    print(f"DataFlow demo on {url}  (native core: {_native.IMPLEMENTATION})")
+    print(f"DataFlow demo on {url}  (native core: {_native.IMPLEMENTATION}); each step shows its code,\n"
+          f"its time and its result.  Source: {__file__}\n")
     db = _define(DataFlow(url))
 
     async def run() -> None:
         e = db.express
         t = time.perf_counter()
         await db.initialize()
-        _t("connect + create tables", t)
+        _t("await db.initialize()  # connect, CREATE TABLE users, events", t)
         t = time.perf_counter()
         ada = await e.create("User", {"name": "Ada", "email": "ada@example.com", "age": 36, "tags": ["math"],
                                       "last_login": datetime.now(timezone.utc)})
         await e.create("User", {"name": "Alan", "email": "alan@example.com", "age": 41})
         await e.create("User", {"name": "grace", "email": "grace@example.com", "age": 85, "active": False})
-        _t("create 3 users", t, f"-> Ada has id {ada['id']}")
+        _t("await db.express.create(\"User\", {\"name\": \"Ada\", \"email\": ..., \"age\": 36})  # x3", t,
+           f"-> Ada has id {ada['id']}")
         t = time.perf_counter()
         found = await e.list("User", {"age": {"$gte": 30}, "$or": [{"name": {"$regex": "^A"}},
                                                                    {"active": False}]}, order_by=["-age"])
-        _t("list with a filter", t, f"-> {[u['name'] for u in found]}")
+        _t("await db.express.list(\"User\", {\"age\": {\"$gte\": 30}, \"$or\": [{\"name\": {\"$regex\": \"^A\"}}, "
+           "{\"active\": False}]}, order_by=[\"-age\"])", t, f"-> {[u['name'] for u in found]}")
         t = time.perf_counter()
         upd = await e.update("User", ada["id"], {"age": 37})
-        _t("update", t, f"-> age {upd['age']}")
+        _t("await db.express.update(\"User\", ada[\"id\"], {\"age\": 37})", t, f"-> age {upd['age']}")
         t = time.perf_counter()
         await e.delete("User", ada["id"])
-        _t("delete", t, f"-> {await e.count('User')} users left")
+        _t("await db.express.delete(\"User\", ada[\"id\"])", t, f"-> {await e.count('User')} users left")
         records = [{"user_id": i % 1000, "kind": "click" if i % 3 else "view", "payload": {"n": i}}
                    for i in range(rows)]
         t = time.perf_counter()
         res = await e.bulk_create("Event", records, batch_size=5000)
         secs = time.perf_counter() - t
-        _t(f"bulk_create {rows:,} events", t, f"-> {res['inserted']:,} rows, {rows / secs:,.0f} rows/s")
+        _t(f"await db.express.bulk_create(\"Event\", records, batch_size=5000)  # {rows:,} dicts", t,
+           f"-> {res['inserted']:,} rows, {rows / secs:,.0f} rows/s")
         t = time.perf_counter()
         n = await e.count("Event", {"kind": "view", "user_id": {"$in": [1, 2, 3]}})
-        _t("count with $in", t, f"-> {n}")
+        _t("await db.express.count(\"Event\", {\"kind\": \"view\", \"user_id\": {\"$in\": [1, 2, 3]}})", t, f"-> {n}")
         await db.close_async()
 
     asyncio.run(run())
@@ -86,9 +102,11 @@ def main(url: str | None = None, rows: int = 100_000) -> int:
     wf.add_connection("create", "id", "read", "id")
     t = time.perf_counter()
     results, run_id = LocalRuntime().execute(wf.build(), parameters={"name": "Linus", "email": "linus@example.com"})
-    _t("workflow: create -> read", t, f"-> {results['read']['name']} (run {run_id[:8]})")
+    _t("LocalRuntime().execute(wf.build(), parameters={\"name\": \"Linus\", ...})  # UserCreateNode -> UserReadNode",
+       t, f"-> {results['read']['name']} (run {run_id[:8]})")
     db.close()
     if tmp:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
+    print(NEXT)
     return 0

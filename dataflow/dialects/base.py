@@ -72,29 +72,58 @@ class Dialect:
                                    self.json_contains_mode, 1000, "\\", self.like_escape_literal)
 
     #: The SQL parser's own limits on filter shape (None: the compiler's caps are enough).
+    #: ``filter_nesting_cost``: what one level of each logical operator costs the parser (a
+    #: field-level ``$not`` costs what ``$not`` does); ``max_filter_nesting``: the budget of the
+    #: costliest path through a filter.  ``max_filter_depth`` only says the limits apply.
     max_filter_depth: int | None = None
     max_logical_list: int | None = None
+    filter_nesting_cost: dict | None = None
+    filter_sibling_cost: int = 0       # extra for a part that follows another (`x AND (` waits on the stack)
+    max_filter_nesting: int | None = None
 
     def check_filter_shape(self, filt) -> str | None:
         """A problem string when ``filt`` exceeds this dialect's parser limits, else None."""
         if self.max_filter_depth is None or not filt:
             return None
-        stack = [(filt, 1)]
+        cost_of = self.filter_nesting_cost or {}
+        worst = 0
+        stack = [(filt, 0, True)]          # (node, cost so far, node is a document)
         while stack:
-            node, depth = stack.pop()
-            if depth > self.max_filter_depth:
-                return f"filters nested deeper than {self.max_filter_depth} levels are not supported on {self.name}"
+            node, cost, is_doc = stack.pop()
+            worst = max(worst, cost)
             if isinstance(node, dict):
-                for key, value in node.items():
-                    stack.append((value, depth + 1))
-            elif isinstance(node, (list, tuple)):
-                if len(node) > self.max_logical_list and any(isinstance(x, dict) for x in node[:1]):
-                    return (f"a logical list of more than {self.max_logical_list} filters is not supported on "
-                            f"{self.name}; use $in for long lists of values")
-                for value in node:
-                    if isinstance(value, (dict, list, tuple)):
-                        stack.append((value, depth))
+                for i, (key, value) in enumerate(node.items()):
+                    step = cost_of.get(key, 0) + (self.filter_sibling_cost if i else 0)
+                    if is_doc and key in ("$and", "$or", "$nor") and isinstance(value, (list, tuple)):
+                        if len(value) > self.max_logical_list and any(isinstance(x, dict) for x in value[:1]):
+                            return (f"a logical list of more than {self.max_logical_list} filters is not "
+                                    f"supported on {self.name}; use $in for long lists of values")
+                        stack += [(x, cost + step + (self.filter_sibling_cost if j else 0), True)
+                                  for j, x in enumerate(value) if isinstance(x, dict)]
+                    elif isinstance(value, dict) and (key == "$not" or (is_doc and key[:1] != "$")):
+                        stack.append((value, cost + step, key == "$not" and is_doc))
+        if self.max_filter_nesting is not None and worst > self.max_filter_nesting:
+            return (f"this filter nests $and/$or/$not/$nor too deeply for {self.name}'s parser (each "
+                    + ", ".join(f"{k} level counts {v}" for k, v in cost_of.items())
+                    + f", a part after another {self.filter_sibling_cost} more; this one needs {worst}, "
+                    f"the limit is {self.max_filter_nesting}); "
+                    f"nested $and in $and, $or in $or and $not of $not are flattened first, so "
+                    f"rewrite the alternating part, e.g. with $in")
         return None
+
+    def fit_filter(self, filt, compiled, recompile):
+        """-> (sql, params, problem): ``compiled`` when ``filt`` fits this dialect's parser, else
+        ``recompile`` of the flattened filter (query/flatten.py: same rows) when that fits, else
+        ``compiled`` and the problem."""
+        problem = self.check_filter_shape(filt)
+        if problem is None:
+            return (*compiled, None)
+        from ..query.flatten import flatten
+
+        flat = flatten(filt)
+        if flat == filt or self.check_filter_shape(flat) is not None:
+            return (*compiled, problem)
+        return (*recompile(flat), None)
 
     # -- DDL ---------------------------------------------------------------------------------
     def column_type(self, f, indexed: bool) -> str:

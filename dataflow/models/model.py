@@ -6,6 +6,7 @@ later error is about data, not about the model.
 
 from __future__ import annotations
 
+import datetime
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from dataflow import _native
 
 from ..errors import ModelDefinitionError
 from ..types import MISSING, Field
-from .fields import FieldInfo, build_field, managed_field
+from .fields import FieldInfo, _unwrap_optional, build_field, managed_field
 from .naming import is_identifier, shorten, table_name_for
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
@@ -115,8 +116,8 @@ def build_model(cls: type) -> ModelInfo:
         if not is_identifier(fname) or len(fname) > IDENT_LIMIT:
             raise ModelDefinitionError(f"{name}.{fname}: field names must be identifiers up to {IDENT_LIMIT} characters")
         if fname in RESERVED:
-            raise ModelDefinitionError(
-                f"{name}.{fname}: {fname} is managed automatically by DataFlow; remove it from the model")
+            _check_managed_declaration(name, fname, ann, bool(opts.get("soft_delete")))
+            continue  # the managed column below is the field: same column, same behaviour
         default = cls.__dict__.get(fname, MISSING)
         dim = vectors.get(fname)
         if dim is not None and (type(dim) is not int or dim <= 0):
@@ -148,6 +149,23 @@ def build_model(cls: type) -> ModelInfo:
     indexes = _indexes(name, table, opts, ordered)
     return ModelInfo(name=name, cls=cls, table=table, fields=ordered, id_auto=id_auto,
                      indexes=tuple(indexes), soft_delete=soft, append_only=bool(opts.get("append_only")))
+
+
+def _check_managed_declaration(model: str, fname: str, ann, soft_delete: bool) -> None:
+    """A model may declare created_at/updated_at/deleted_at (as other projects' models do), typed
+    as a datetime; DataFlow still sets them."""
+    try:
+        inner, _ = _unwrap_optional(ann)
+    except ModelDefinitionError:
+        inner = None
+    if not (isinstance(inner, type) and issubclass(inner, datetime.datetime)):
+        raise ModelDefinitionError(
+            f"{model}.{fname}: {fname} is managed by DataFlow and holds a datetime; annotate it "
+            f"`{fname}: datetime` (or remove it: DataFlow adds it anyway), not {getattr(ann, '__name__', ann)!r}")
+    if fname == "deleted_at" and not soft_delete:
+        raise ModelDefinitionError(
+            f"{model}.deleted_at: deleted_at is the soft-delete column DataFlow manages; add "
+            f"__dataflow__ = {{'soft_delete': True}} to the model, or give the field another name")
 
 
 def _indexes(model, table, opts, fields) -> list[IndexInfo]:

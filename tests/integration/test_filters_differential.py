@@ -312,6 +312,35 @@ CASES = [
     ({}, None),
 ]
 
+
+# Deep filters (issue 15): SQLite's parser overflows on deep SQL, so these are flattened
+# (dataflow/query/flatten.py) before compiling there; the rows must not change.
+def _nest(n, make, leaf):
+    f = leaf
+    for i in range(n):
+        f = make(i, f)
+    return f
+
+
+_LEAF = {"$or": [{"age": {"$gt": 30}}, {"note": None}]}
+DEEP_CASES = [
+    # same operator nested 60 deep, nested part first or last
+    _nest(60, lambda i, f: {"$and": [f, {"k": {"$ne": i}}]}, _LEAF),
+    _nest(60, lambda i, f: {"$or": [{"age": i}, f]}, {"name": "Bob"}),
+    # genuinely alternating $and/$or, 63 levels (+ the leaf's $or: 64, the contract's cap)
+    _nest(63, lambda i, f: {("$and" if i % 2 else "$or"): [{"k": i}, f] if i % 4 < 2 else [f, {"k": {"$ne": i}}]}, _LEAF),
+    # $not chains, even and odd, at document and field level; $not around nested $or
+    _nest(40, lambda i, f: {"$not": f}, _LEAF),
+    _nest(41, lambda i, f: {"$not": f}, _LEAF),
+    {"score": _nest(30, lambda i, f: {"$not": f}, {"$gt": 0})},
+    {"score": _nest(31, lambda i, f: {"$not": f}, {"$gt": 0, "$lt": 50})},
+    _nest(20, lambda i, f: {"$not": {"$not": {"$or": [f, {"tags": {"$contains": "dev"}}]}}}, {"age": None}),
+    # $nor of nested $or, and a multi-key dict around nesting
+    _nest(16, lambda i, f: {"$nor": [{"$or": [f, {"k": i}]}]} if i % 2 else {"$or": [{"k": i}, f]}, _LEAF),
+    _nest(40, lambda i, f: {"active": True, "$and": [f]} if i % 2 else {"$and": [{"$and": [f]}]}, _LEAF),
+]
+CASES += [(f, None) for f in DEEP_CASES]
+
 # Backend-specific bugs: (case index in CASES, backend) pairs are found below by filter identity.
 PAD_CASES = {repr({"name": "Bob"}), repr({"name": {"$gt": "Bob"}}), repr({"note": ""}), repr({"note": {"$ne": ""}}),
              repr({"note": {"$in": ["", "hello", None]}}), repr({"note": {"$nin": ["", "hello"]}}),

@@ -112,3 +112,68 @@ def test_context_managers():
             name: str
         assert db.express_sync.create("Thing", {"name": "a"})["id"] == 1
         assert db.health_check()["status"] == "healthy"
+
+
+# --- the well-known project's constructor keywords (issue 15) -------------------------------
+
+THEIR_KEYWORDS = {
+    "test_mode": True, "batch_size": 500, "cache_max_size": 100, "tenant_isolation_strategy": "row",
+    "validate_on_write": True, "log_config": None, "encryption_enabled": False,
+    "use_namespaced_nodes": True, "instance_id": "a", "reset_on_start": True, "tdd_mode": False,
+    "migration_enabled": True, "enable_model_persistence": False, "max_retries": 3,
+    "schema_cache_enabled": True, "trust_enforcement_mode": "disabled", "runtime": None,
+}
+
+
+def _build(**kw):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        db = DataFlow(":memory:", **kw)
+    return db, [str(x.message) for x in w]
+
+
+def test_their_keywords_accepted_with_one_warning_naming_them():
+    db, msgs = _build(**THEIR_KEYWORDS)
+    assert len(msgs) == 1
+    for k in THEIR_KEYWORDS:
+        assert k in msgs[0]
+    assert dict(db.config.compat) == THEIR_KEYWORDS
+
+
+def test_pool_max_overflow_is_max_overflow():
+    db, msgs = _build(pool_max_overflow=7)
+    assert db.config.max_overflow == 7 and msgs == []
+    assert DataFlow(":memory:", pool_max_overflow=4, max_overflow=4).config.max_overflow == 4
+    with pytest.raises(ConfigurationError, match="pool_max_overflow.*max_overflow"):
+        DataFlow(":memory:", pool_max_overflow=3, max_overflow=5)
+    with pytest.raises(ConfigurationError, match="max_overflow"):
+        DataFlow(":memory:", pool_max_overflow=-1)
+
+
+def test_read_url_kept_and_said_to_be_unused():
+    db, msgs = _build(read_url="postgresql://u:secret@replica/db", read_pool_size=4, batch_size=9)
+    assert db.config.read_url == "postgresql://u:secret@replica/db"
+    assert db.config.compat["read_pool_size"] == 4
+    assert len(msgs) == 1 and "not used yet" in msgs[0] and "read_url" in msgs[0]
+    assert "batch_size" in msgs[0] and "secret" not in msgs[0]
+    assert "secret" not in repr(db.config)
+
+
+def test_truly_unknown_keyword_still_raises_with_did_you_mean():
+    with pytest.raises(ConfigurationError, match="did you mean 'reset_on_start'"):
+        DataFlow(":memory:", reset_on_stat=True)
+    with pytest.raises(ConfigurationError, match="unknown keyword argument 'frobnicate'"):
+        DataFlow(":memory:", frobnicate=1)
+
+
+def test_default_in_memory_database_is_logged(monkeypatch, caplog):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with caplog.at_level("INFO", logger="dataflow"):
+        DataFlow()
+    lines = [r for r in caplog.records if r.name == "dataflow"]
+    assert len(lines) == 1 and "in-memory" in lines[0].getMessage()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="dataflow"):
+        DataFlow(":memory:")
+        DataFlow(testing=True)
+    assert not [r for r in caplog.records if r.name == "dataflow"]

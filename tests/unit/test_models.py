@@ -88,10 +88,53 @@ def test_bad_options(opts):
         db.model(type("M", (), {"__annotations__": {"a": int}, "__dataflow__": opts}))
 
 
-def test_managed_fields_cannot_be_declared():
+def _fields(db, name, annotations, **attrs):
+    db.model(type(name, (), {"__annotations__": annotations, **attrs}))
+    return db.get_model_fields(name)
+
+
+def test_managed_fields_may_be_declared_and_stay_managed():
     db = DataFlow(":memory:")
-    with pytest.raises(ModelDefinitionError, match="managed automatically"):
-        db.model(type("M", (), {"__annotations__": {"created_at": dt.datetime}}))
+    plain = _fields(db, "Plain", {"name": str}, __dataflow__={"soft_delete": True})
+    declared = _fields(db, "Declared", {"name": str, "created_at": dt.datetime,
+                                        "updated_at": Optional[dt.datetime], "deleted_at": dt.datetime | None},
+                       __dataflow__={"soft_delete": True}, updated_at=None)
+    assert list(declared) == list(plain) == ["id", "name", "created_at", "updated_at", "deleted_at"]
+    assert declared == plain   # same columns, types, nullability, managed flags
+    assert declared["created_at"]["managed"] and declared["deleted_at"]["managed"]
+
+
+@pytest.mark.parametrize("ann", [str, int, dt.date, Optional[str], "str"])
+def test_declared_managed_field_must_be_a_datetime(ann):
+    db = DataFlow(":memory:")
+    with pytest.raises(ModelDefinitionError, match="created_at: created_at is managed by DataFlow and holds a datetime"):
+        db.model(type("M", (), {"__annotations__": {"name": str, "created_at": ann}}))
+
+
+def test_declared_deleted_at_needs_soft_delete():
+    db = DataFlow(":memory:")
+    with pytest.raises(ModelDefinitionError, match="soft_delete"):
+        db.model(type("M", (), {"__annotations__": {"name": str, "deleted_at": Optional[dt.datetime]}}))
+
+
+def test_declared_managed_field_still_refuses_values():
+    db = DataFlow(":memory:")
+
+    @db.model
+    class Stamp:
+        name: str
+        created_at: dt.datetime
+        updated_at: dt.datetime
+
+    with pytest.raises(ValidationError, match="'created_at' is managed automatically"):
+        db.express_sync.create("Stamp", {"name": "a", "created_at": dt.datetime.now(dt.timezone.utc)})
+    row = db.express_sync.create("Stamp", {"name": "a"})       # SQLite round trip
+    assert isinstance(row["created_at"], dt.datetime) and row["created_at"].tzinfo is not None
+    with pytest.raises(ValidationError, match="'updated_at' is managed automatically"):
+        db.express_sync.update("Stamp", row["id"], {"updated_at": row["created_at"]})
+    later = db.express_sync.update("Stamp", row["id"], {"name": "b"})
+    assert later["name"] == "b" and later["updated_at"] >= row["updated_at"]
+    assert db.express_sync.read("Stamp", row["id"])["created_at"] == row["created_at"]
 
 
 def test_default_type_mismatch():
