@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import _native
 from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
 from ..models.managed import utcnow
-from ..ops import validate as V
+from ..models import validate as V
 from .write import bulk_write
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import ValidationError
 from ..models.managed import PROTECTED_FIELDS
-from ..ops import validate as V
+from ..models import validate as V
 
 CONFLICT_MODES = ("error", "skip", "update")
 MAX_BATCH = 10_000_000

@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import BulkLoadError, ValidationError
 from ..models.managed import MANAGED_FIELDS
-from ..ops.validate import check_record, did_you_mean
+from ..models.validate import check_record, did_you_mean
 from ..types import MISSING
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations

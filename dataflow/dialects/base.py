@@ -113,12 +113,12 @@ class Dialect:
 
     def fit_filter(self, filt, compiled, recompile):
         """-> (sql, params, problem): ``compiled`` when ``filt`` fits this dialect's parser, else
-        ``recompile`` of the flattened filter (query/flatten.py: same rows) when that fits, else
+        ``recompile`` of the flattened filter (dialects/flatten.py: same rows) when that fits, else
         ``compiled`` and the problem."""
         problem = self.check_filter_shape(filt)
         if problem is None:
             return (*compiled, None)
-        from ..query.flatten import flatten
+        from .flatten import flatten
 
         flat = flatten(filt)
         if flat == filt or self.check_filter_shape(flat) is not None:

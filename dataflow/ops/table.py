@@ -16,7 +16,7 @@ from ..errors import UnsupportedFeatureError, ValidationError
 from ..models.managed import utcnow
 from ..models.model import ModelInfo
 from ..statements import ModelStatements
-from . import validate as V
+from ..models import validate as V
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 

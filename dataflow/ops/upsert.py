@@ -9,7 +9,7 @@ same key surfaces as a unique violation and is retried once as an update.  ``id`
 from __future__ import annotations
 
 from ..errors import UniqueViolationError, ValidationError
-from . import validate as V
+from ..models import validate as V
 
 from ..models.managed import PROTECTED_FIELDS as PROTECTED
 

@@ -5,7 +5,7 @@ uses, so it validates identically, binds every value and carries every scope."""
 from __future__ import annotations
 
 from ..errors import FilterError, ValidationError
-from ..ops import validate as V
+from ..models import validate as V
 
 
 class QueryBuilder:

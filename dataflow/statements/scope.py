@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .. import _native
 from ..errors import FilterError
-from ..ops import validate as V
+from ..models import validate as V
 
 _filters = _native.load("filters")
 

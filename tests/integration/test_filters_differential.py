@@ -314,7 +314,7 @@ CASES = [
 
 
 # Deep filters (issue 15): SQLite's parser overflows on deep SQL, so these are flattened
-# (dataflow/query/flatten.py) before compiling there; the rows must not change.
+# (dataflow/dialects/flatten.py) before compiling there; the rows must not change.
 def _nest(n, make, leaf):
     f = leaf
     for i in range(n):

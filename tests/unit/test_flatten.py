@@ -1,11 +1,11 @@
-"""dataflow/query/flatten.py and SQLite's filter-shape limits (issue 15)."""
+"""dataflow/dialects/flatten.py and SQLite's filter-shape limits (issue 15)."""
 
 import pytest
 
 from dataflow import DataFlow
 from dataflow.dialects.sqlite import SQLiteDialect
 from dataflow.errors import FilterError
-from dataflow.query.flatten import flatten
+from dataflow.dialects.flatten import flatten
 
 
 def test_same_operator_nesting_is_spliced():

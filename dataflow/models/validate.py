@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 
 from ..errors import FilterError, ValidationError
-from ..models.managed import MANAGED_FIELDS
-from ..models.model import ModelInfo
+from .managed import MANAGED_FIELDS
+from .model import ModelInfo
 
 MAX_LIMIT = 1_000_000
 
