@@ -21,7 +21,7 @@ logger = logging.getLogger("dataflow.hooks")
 _READ_VERBS = frozenset(("SELECT", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "VALUES", "PRAGMA", "SET", "BEGIN",
                          "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START", "USE", "LOCK", "UNLOCK", ""))
 _WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|REPLACE|TRUNCATE|COPY|LOAD|ALTER|DROP|CREATE)\b", re.I)
-_TABLES = re.compile(r"""\b(?:INTO|UPDATE|FROM|JOIN|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|TRUNCATE)\s+(?:ONLY\s+)?"""
+_TABLES = re.compile(r"""\b(?:INTO|UPDATE|FROM|JOIN|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?"""
                      r"""((?:[`"]?[A-Za-z_][A-Za-z0-9_$]*[`"]?\.)?[`"]?[A-Za-z_][A-Za-z0-9_$]*[`"]?)""", re.I)
 
 
