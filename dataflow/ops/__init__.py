@@ -1,1 +1,2 @@
-"""Operations on a model's table shared by nodes, express and the QueryBuilder."""
+"""The SQL store (``table.py``: one model's operations, the ``dataflow.store.Store`` protocol
+on SQL) and the single-row upsert it uses."""

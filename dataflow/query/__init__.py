@@ -1,1 +1,1 @@
-"""QueryBuilder: the fluent interface over the filter compiler."""
+"""QueryBuilder: a fluent way to build a filter, rendered by the statement layer."""
