@@ -170,7 +170,6 @@ async def _sqlite(n, repeats):
 
 async def _mysql(n, repeats):
     from dataflow import DataFlow
-    from dataflow.bulk import mysql as my
     table = "bench_bulk_my"
     db = DataFlow(MY_URL)
     _define(db, table)
@@ -185,7 +184,12 @@ async def _mysql(n, repeats):
                                 r[6].astimezone(UTC).replace(tzinfo=None).isoformat(" "),
                                 orjson.dumps(r[7]).decode(), now.isoformat(" "), now.isoformat(" ")]) + "\n")
     names = list(COLS) + ["created_at", "updated_at"]
-    raw = await my._connect(db.driver)
+    import aiomysql
+    from dataflow.drivers.mysql import INIT_SQL
+    u = db.driver.url          # the raw peer: its own connection, the same settings as DataFlow's
+    raw = await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+                                 password=u.password or "", db=u.database or "test", autocommit=False,
+                                 charset="utf8mb4", init_command=INIT_SQL, local_infile=True)
 
     async def truncate():
         await db.execute_raw(f"TRUNCATE TABLE `{table}`")

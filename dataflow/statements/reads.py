@@ -23,13 +23,18 @@ class Reads:
         return f"SELECT COUNT(*) FROM {self.qtable}{where}", params
 
     def read_by_id(self, idv, include_deleted=False) -> tuple[str, list]:
-        """Every column of the row with id ``idv`` (the express/node point read)."""
+        """Every column of the row with id ``idv`` (the express/node point read).  The hot path:
+        the text is built through ``where`` once and cached; only the values are per call."""
         key = ("read", include_deleted)
-        head = self._cache.get(key)
-        if head is None:
-            head = self._cache[key] = f"SELECT {self.select_list} FROM {self.qtable}"
-        where, params = self.by_id(idv, 1, include_deleted)
-        return head + where, params
+        hit = self._cache.get(key)
+        if hit is None:
+            where, _ = self.by_id(None, 1, include_deleted)
+            hit = self._cache[key] = (f"SELECT {self.select_list} FROM {self.qtable}{where}",
+                                      bool(self.active_scopes(include_deleted)))
+        sql, scoped = hit
+        if scoped:
+            return sql, [idv, *self.scope_params(include_deleted)]
+        return sql, [idv]
 
     def lock_matching(self, filt) -> tuple[str, list]:
         """The ids matching ``filt``, locked for the transaction (the single-row upsert)."""

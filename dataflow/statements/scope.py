@@ -26,7 +26,11 @@ class Pred(NamedTuple):
 
 
 class Scope:
-    """A predicate added to every statement of a model (subclasses say when and what)."""
+    """A predicate added to every statement of a model (subclasses say when and what).
+
+    ``sql(st, start)`` must depend only on ``start`` (statements built once are cached and
+    reused); the values come from ``params()`` at every call, so a scope may bind a value that
+    changes per call (the current tenant)."""
 
     #: lifted by ``include_deleted=True`` (only the soft-delete scope is)
     lifted_by_include_deleted = False
@@ -85,7 +89,7 @@ class Where:
             user, params = filt.sql, list(filt.params)
         else:
             user, params = self._compile(filt, start)
-        scopes = [s for s in self.scopes if not (include_deleted and s.lifted_by_include_deleted)]
+        scopes = self.active_scopes(include_deleted)
         if not scopes:
             return user, params
         parts = [f"({user})"] if user else []
@@ -97,6 +101,13 @@ class Where:
                 params = [*params, *extra]
                 n += len(extra)
         return " AND ".join(parts), params
+
+    def active_scopes(self, include_deleted: bool = False) -> list:
+        return [s for s in self.scopes if not (include_deleted and s.lifted_by_include_deleted)]
+
+    def scope_params(self, include_deleted: bool = False) -> list:
+        """The current values of the scopes' parameters (for a cached statement's text)."""
+        return [v for s in self.active_scopes(include_deleted) for v in s.params()]
 
     def where_clause(self, filt=None, start: int = 1, include_deleted: bool = False) -> tuple[str, list]:
         """Like ``where`` but as `` WHERE ...`` (empty when there is nothing to filter)."""
