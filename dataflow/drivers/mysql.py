@@ -351,15 +351,23 @@ class MySQLDriver(Driver):
         raised no warning (LOAD DATA turns bad values and duplicate keys into warnings);
         otherwise rolled back.  Returns (rows loaded, first warning or None).  Cancellation or
         an error drops the connection, so nothing is committed."""
-        import aiomysql
+        from .mysql_infile import connection_class
 
         u = self.url
+        con = None
         try:
-            con = await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
-                                         password=u.password or "", db=u.database or "test", autocommit=False,
-                                         charset="utf8mb4", init_command=INIT_SQL, local_infile=True,
-                                         connect_timeout=self.config.pool_timeout)
+            # the file is streamed by our sender (mysql_infile): aiomysql's own one sends
+            # 2**24-1-byte packets, which the server joins past max_allowed_packet
+            max_packet = int((await self.fetchrow("SELECT @@max_allowed_packet"))[0])
+            con = connection_class(path, max_packet)(
+                host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+                password=u.password or "", db=u.database or "test", autocommit=False,
+                charset="utf8mb4", init_command=INIT_SQL, local_infile=True,
+                connect_timeout=self.config.pool_timeout)
+            await con._connect()
         except Exception as exc:
+            if con is not None:
+                con.close()
             raise translate(exc) from exc
         try:
             async with con.cursor() as cur:
