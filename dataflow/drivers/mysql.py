@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import weakref
 
 from .. import errors as E
 from .base import Conn, Driver, Pool, finish, touches_session
+from .loops import LoopPools, close_dead_transport
 
 INIT_SQL = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
             "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'")
@@ -130,9 +130,11 @@ class MySQLDriver(Driver):
 
     def __init__(self, config):
         super().__init__(config)
-        self._pools: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-        self._lock: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._loops = LoopPools(_close_pool, _abandon_pool, lambda p: p.in_use + len(p._idle),
+                                _shed_idle, "MySQL")
         self.pool_size: int | None = config.pool_size
+        #: True once pool_size holds the size derived from the server (or given)
+        self._sized = False
         #: LOAD DATA LOCAL INFILE for the bulk loader (the server must allow it too)
         self.local_infile = True
 
@@ -171,25 +173,45 @@ class MySQLDriver(Driver):
         # reserve one more for administration.
         return pools.derive(self.config.pool_size, int(mx), 1, where="MySQL")
 
+    async def _ensure_size(self) -> int:
+        if not self._sized:
+            self.pool_size = await self._size()
+            self._sized = True
+        return self.pool_size
+
+    def _size_now(self) -> int:
+        """The pool budget for ``pool_stats`` before any pool exists: asked of the server once
+        (as the first pool would), so the figure never changes after the first connection."""
+        if not self._sized:
+            from .._loop import run_sync
+
+            try:
+                run_sync(self._ensure_size())
+            except Exception:  # noqa: BLE001 - server unreachable: report the configured figure
+                pass
+        return self.pool_size or self.config.pool_size or 10
+
     async def pool(self) -> Pool:
-        loop = asyncio.get_running_loop()
-        p = self._pools.get(loop)
-        if p is not None:
-            return p
-        lock = self._lock.setdefault(loop, asyncio.Lock())
-        async with lock:
-            p = self._pools.get(loop)
-            if p is None:
-                try:
-                    size = self.pool_size = await self._size()
-                except Exception as exc:
-                    raise E.DatabaseConnectionError(
-                        f"cannot connect to MySQL at {self.url.redacted()}: {exc}", exc) from exc
-                p = Pool(self._connect_translated, lambda raw: raw._writer is not None and not raw.closed,
-                         self._reset, lambda raw: raw.close(), size, self.config.pool_timeout,
-                         self.config.pool_recycle, "MySQL")
-                self._pools[loop] = p
-        return p
+        """This loop's pool (aiomysql connections are bound to one loop), closed when the loop
+        shuts down; all loops' pools share one budget of ``pool_size`` connections."""
+        return self._loops.get() or await self._loops.create(self._make_pool)
+
+    async def _make_pool(self) -> Pool:
+        try:
+            size = await self._ensure_size()
+        except Exception as exc:
+            raise E.DatabaseConnectionError(
+                f"cannot connect to MySQL at {self.url.redacted()}: {exc}", exc) from exc
+        return Pool(self._connect_budgeted, lambda raw: raw._writer is not None and not raw.closed,
+                    self._reset, lambda raw: raw.close(), size, self.config.pool_timeout,
+                    self.config.pool_recycle, "MySQL")
+
+    async def _connect_budgeted(self):
+        await self._loops.reserve(self.pool_size, self.config.pool_timeout)
+        try:
+            return await self._connect_translated()
+        finally:
+            self._loops.connected()
 
     async def _connect_translated(self):
         try:
@@ -231,7 +253,7 @@ class MySQLDriver(Driver):
         await p.release(raw, discard)
 
     async def _take(self) -> tuple[Pool, _MyConn]:
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        p = self._loops.get() or await self.pool()
         raw = await p.acquire()
         return p, _MyConn(raw)
 
@@ -329,15 +351,23 @@ class MySQLDriver(Driver):
         raised no warning (LOAD DATA turns bad values and duplicate keys into warnings);
         otherwise rolled back.  Returns (rows loaded, first warning or None).  Cancellation or
         an error drops the connection, so nothing is committed."""
-        import aiomysql
+        from .mysql_infile import connection_class
 
         u = self.url
+        con = None
         try:
-            con = await aiomysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
-                                         password=u.password or "", db=u.database or "test", autocommit=False,
-                                         charset="utf8mb4", init_command=INIT_SQL, local_infile=True,
-                                         connect_timeout=self.config.pool_timeout)
+            # the file is streamed by our sender (mysql_infile): aiomysql's own one sends
+            # 2**24-1-byte packets, which the server joins past max_allowed_packet
+            max_packet = int((await self.fetchrow("SELECT @@max_allowed_packet"))[0])
+            con = connection_class(path, max_packet)(
+                host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
+                password=u.password or "", db=u.database or "test", autocommit=False,
+                charset="utf8mb4", init_command=INIT_SQL, local_infile=True,
+                connect_timeout=self.config.pool_timeout)
+            await con._connect()
         except Exception as exc:
+            if con is not None:
+                con.close()
             raise translate(exc) from exc
         try:
             async with con.cursor() as cur:
@@ -366,23 +396,34 @@ class MySQLDriver(Driver):
         return {"version": row[0], "max_connections": row[1], "max_allowed_packet": row[2]}
 
     def pool_stats(self) -> dict:
-        pools = list(self._pools.values())
-        if not pools:
-            mx = self.pool_size or self.config.pool_size or 10
-            return {"active": 0, "idle": 0, "max": mx, "overflow": 0, "max_overflow": 0, "utilization": 0.0}
-        stats = [p.stats() for p in pools]
+        """Connections of every live loop's pool against the one budget (``max``)."""
+        mx = self._size_now()
+        stats = [p.stats() for p in self._loops.live()]
         active = sum(s["active"] for s in stats)
-        total = sum(s["max"] for s in stats)
-        return {"active": active, "idle": sum(s["idle"] for s in stats), "max": total, "overflow": 0,
-                "max_overflow": 0, "utilization": round(active / total, 4),
+        return {"active": active, "idle": sum(s["idle"] for s in stats), "max": mx, "overflow": 0,
+                "max_overflow": 0, "utilization": round(active / mx, 4),
                 "discarded": sum(s["discarded"] for s in stats)}
 
     async def close(self):
         self.closed = True
-        loop = asyncio.get_running_loop()
-        for lp, p in list(self._pools.items()):
-            if lp is loop or lp.is_closed():
-                p.close()  # closing sockets needs no loop round trip
-            else:
-                lp.call_soon_threadsafe(p.close)
-        self._pools.clear()
+        await self._loops.close_all()
+
+
+async def _close_pool(p: Pool) -> None:
+    p.close()
+
+
+def _abandon_pool(p: Pool) -> None:
+    """Close the idle connections of a pool whose loop is closed without that loop."""
+    p.closed = True
+    while p._idle:
+        raw = p._idle.pop()[0]
+        writer, raw._writer, raw._reader = raw._writer, None, None
+        if writer is not None:
+            close_dead_transport(writer.transport)
+
+
+def _shed_idle(p: Pool) -> None:
+    """Close ``p``'s idle connections (in its loop) so another loop can open one."""
+    while p._idle:
+        p._drop(p._idle.pop()[0])

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import weakref
 
 from .. import errors as E
 from .base import Conn, Driver, finish
+from .loops import LoopPools, close_dead_transport
 
 _COPY_LINE = re.compile(r"\bCOPY [^,]+, line (\d+)")
 _CONN_CODES_PREFIX = ("08", "57P")  # connection exceptions, admin shutdown / crash
@@ -151,12 +151,13 @@ class PostgreSQLDriver(Driver):
 
     def __init__(self, config):
         super().__init__(config)
-        self._pools: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-        self._lock: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._loops = LoopPools(_close_pool, _abandon_pool, lambda p: p.get_size(), _shed_idle, "PostgreSQL")
         #: ``async f(connection)`` run on every new pooled connection, in order (e.g. codecs
         #: such as pgvector's); add to it, then ``await pool.expire_connections()`` to renew.
         self.connection_setup: list = []
         self.pool_size: int | None = config.pool_size
+        #: True once pool_size holds the size derived from the server (or given)
+        self._sized = False
 
     def _connect_kwargs(self) -> dict:
         u = self.url
@@ -184,31 +185,61 @@ class PostgreSQLDriver(Driver):
             await con.close()
         return pools.derive(self.config.pool_size, mx, res, where="PostgreSQL")
 
-    async def pool(self):
-        """This loop's pool, created on first use (asyncpg pools are bound to one loop)."""
-        loop = asyncio.get_running_loop()
-        p = self._pools.get(loop)
-        if p is not None:
-            return p
-        lock = self._lock.setdefault(loop, asyncio.Lock())
-        async with lock:
-            p = self._pools.get(loop)
-            if p is None:
-                import asyncpg
+    async def _ensure_size(self) -> int:
+        if not self._sized:
+            self.pool_size = await self._size()
+            self._sized = True
+        return self.pool_size
 
-                try:
-                    size = self.pool_size = await self._size()
-                    p = await asyncpg.create_pool(**self._connect_kwargs(), min_size=1, max_size=size,
-                                                  max_inactive_connection_lifetime=self.config.pool_recycle,
-                                                  timeout=self.config.pool_timeout, command_timeout=None,
-                                                  init=self._setup_connection)
-                except E.DataFlowError:
-                    raise
-                except Exception as exc:
-                    raise E.DatabaseConnectionError(
-                        f"cannot connect to PostgreSQL at {self.url.redacted()}: {exc}", exc) from exc
-                self._pools[loop] = p
+    def _size_now(self) -> int:
+        """The pool budget for ``pool_stats`` before any pool exists: asked of the server once
+        (as the first pool would), so the figure never changes after the first connection."""
+        if not self._sized:
+            from .._loop import run_sync
+
+            try:
+                run_sync(self._ensure_size())
+            except Exception:  # noqa: BLE001 - server unreachable: report the configured figure
+                pass
+        return self.pool_size or self.config.pool_size or 10
+
+    async def pool(self):
+        """This loop's pool, created on first use (asyncpg pools are bound to one loop) and
+        closed when the loop shuts down; all loops' pools share one budget of ``pool_size``."""
+        return self._loops.get() or await self._loops.create(self._make_pool)
+
+    async def _make_pool(self):
+        import asyncpg
+
+        try:
+            await self._ensure_size()
+            # min_size=0: a connection is opened only when one is needed, so closing idle ones
+            # for another loop's sake is not undone by asyncpg's min-size upkeep
+            p = await asyncpg.create_pool(**self._connect_kwargs(), min_size=0, max_size=self.pool_size,
+                                          max_inactive_connection_lifetime=self.config.pool_recycle,
+                                          timeout=self.config.pool_timeout, command_timeout=None,
+                                          init=self._setup_connection, connect=self._budgeted_connect)
+            try:
+                await p.release(await p.acquire(timeout=self.config.pool_timeout))
+            except BaseException:
+                p.terminate()
+                raise
+        except E.DataFlowError:
+            raise
+        except Exception as exc:
+            raise E.DatabaseConnectionError(
+                f"cannot connect to PostgreSQL at {self.url.redacted()}: {exc}", exc) from exc
         return p
+
+    async def _budgeted_connect(self, *args, **kwargs):
+        """asyncpg's connect, once a slot of the budget shared by every loop's pool is free."""
+        import asyncpg
+
+        await self._loops.reserve(self.pool_size, self.config.pool_timeout)
+        try:
+            return await asyncpg.connect(*args, **kwargs)
+        finally:
+            self._loops.connected()
 
     async def _setup_connection(self, con) -> None:
         for hook in list(self.connection_setup):
@@ -226,7 +257,7 @@ class PostgreSQLDriver(Driver):
 
     async def _pooled(self, method: str, sql: str, params, write: bool):
         """One statement on a pooled connection outside any transaction (autocommit)."""
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        p = self._loops.get() or await self.pool()
         for attempt in (0, 1):
             con = await self._acquire(p)
             try:
@@ -274,7 +305,7 @@ class PostgreSQLDriver(Driver):
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> _PgConn:
         (begin,) = self.dialect.begin_sql(isolation)
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        p = self._loops.get() or await self.pool()
         for attempt in (0, 1):
             con = await self._acquire(p)
             try:
@@ -319,7 +350,7 @@ class PostgreSQLDriver(Driver):
         if tx is not None:
             yield tx.con
             return
-        p = self._pools.get(asyncio.get_running_loop()) or await self.pool()
+        p = self._loops.get() or await self.pool()
         con = await self._acquire(p)
         try:
             yield con
@@ -354,27 +385,38 @@ class PostgreSQLDriver(Driver):
         return {"version": row[0], "max_connections": row[1]}
 
     def pool_stats(self) -> dict:
-        pools = list(self._pools.values())
-        mx = self.pool_size or self.config.pool_size or 10
-        if not pools:
-            return {"active": 0, "idle": 0, "max": mx, "overflow": 0, "max_overflow": 0, "utilization": 0.0}
+        """Connections of every live loop's pool against the one budget (``max``)."""
+        mx = self._size_now()
+        pools = self._loops.live()
         # a holder is in use when it is not in the pool's queue
         active = sum(p._maxsize - p._queue.qsize() for p in pools)
         size = sum(p.get_size() for p in pools)
-        total = sum(p._maxsize for p in pools)
-        return {"active": active, "idle": max(size - active, 0), "max": total, "overflow": 0,
-                "max_overflow": 0, "utilization": round(active / total, 4)}
+        return {"active": active, "idle": max(size - active, 0), "max": mx, "overflow": 0,
+                "max_overflow": 0, "utilization": round(active / mx, 4)}
 
     async def close(self):
         self.closed = True
-        loop = asyncio.get_running_loop()
-        for lp, p in list(self._pools.items()):
-            if lp is loop:
-                try:
-                    await asyncio.wait_for(p.close(), 5)
-                except (asyncio.TimeoutError, Exception):
-                    p.terminate()
-            elif not lp.is_closed():
-                lp.call_soon_threadsafe(p.terminate)
-            # a pool whose loop is closed has lost its connections already
-        self._pools.clear()
+        await self._loops.close_all()
+
+
+async def _close_pool(p) -> None:
+    try:
+        await asyncio.wait_for(p.close(), 5)
+    except (asyncio.TimeoutError, Exception):
+        p.terminate()
+
+
+def _abandon_pool(p) -> None:
+    """Close the connections of a pool whose loop is closed (no round trip is possible)."""
+    for holder in p._holders:
+        con = holder._con
+        if con is not None:
+            close_dead_transport(getattr(con, "_transport", None))
+
+
+def _shed_idle(p) -> None:
+    """Close ``p``'s idle connections (in its loop) so another loop can open one."""
+    for holder in p._holders:
+        con = holder._con
+        if con is not None and holder._in_use is None and not con.is_closed():
+            con.terminate()
