@@ -308,3 +308,59 @@ def test_non_templates_untouched(text):
             assert out == f"<{text.strip('${}')}>"
         else:
             assert out == re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: f"<{m.group(1)}>", text)
+
+
+# -- a node name defined by several DataFlow instances ------------------------------------------
+def _user_db(name):
+    from dataflow import DataFlow
+
+    db = DataFlow(":memory:", name=name)
+
+    @db.model
+    class WfTwinUser:
+        name: str
+    return db
+
+
+def test_name_defined_by_two_open_instances_needs_db_instance():
+    import gc
+
+    a, b = _user_db("twin_a"), _user_db("twin_b")
+    try:
+        wf = WorkflowBuilder()
+        with pytest.raises(WorkflowError, match=r"twin_a.*twin_b.*db_instance") as info:
+            wf.add_node("WfTwinUserCreateNode", "c", {"name": "x"})
+        assert "2 open DataFlow instances" in str(info.value)
+        # explicit choice works, by name or by instance
+        wf.add_node("WfTwinUserCreateNode", "ca", {"name": "x", "db_instance": "twin_a"})
+        wf.add_node("WfTwinUserCreateNode", "cb", {"name": "y", "db_instance": b})
+        r = LocalRuntime().execute(wf)
+        assert r["ca"]["name"] == "x" and r["cb"]["name"] == "y"
+        assert a.express_sync.count("WfTwinUser") == 1 and b.express_sync.count("WfTwinUser") == 1
+        # a closed instance no longer counts: the name is the open one's
+        b.close()
+        wf2 = WorkflowBuilder()
+        wf2.add_node("WfTwinUserCreateNode", "c", {"name": "z"})
+        LocalRuntime().execute(wf2)
+        assert a.express_sync.count("WfTwinUser") == 2
+        # nor does one nobody references any more (never closed, only dropped)
+        c = _user_db("twin_c")
+        del c
+        wf3 = WorkflowBuilder()
+        wf3.add_node("WfTwinUserCreateNode", "c", {"name": "w"})
+        LocalRuntime().execute(wf3)
+        assert a.express_sync.count("WfTwinUser") == 3
+    finally:
+        a.close()
+        b.close()
+        gc.collect()
+
+
+def test_name_defined_by_one_instance_resolves_without_db_instance():
+    a = _user_db("solo_a")
+    try:
+        wf = WorkflowBuilder()
+        wf.add_node("WfTwinUserCreateNode", "c", {"name": "x"})
+        assert LocalRuntime().execute(wf)["c"]["name"] == "x"
+    finally:
+        a.close()
