@@ -364,3 +364,32 @@ def test_name_defined_by_one_instance_resolves_without_db_instance():
         assert LocalRuntime().execute(wf)["c"]["name"] == "x"
     finally:
         a.close()
+
+
+def test_node_scoped_inputs_fill_that_nodes_templates():
+    wf = WorkflowBuilder()
+    wf.add_node(Echo, "greet", {"text": "hi ${who}", "exact": "{who}", "nested": {"n": ["${who}"]}})
+    wf.add_node(Echo, "other", {"text": "bye ${who}"})
+    r = run(wf, {"greet": {"who": "Ann"}, "other": {"who": 7}})
+    # filled from the node's own scope; the name is a template input, not a parameter
+    assert r["greet"] == {"text": "hi Ann", "exact": "Ann", "nested": {"n": ["Ann"]}}
+    assert r["other"] == {"text": "bye 7"}
+    # a node's scope wins over a flat input of the same name, for that node only
+    r = run(wf, {"who": "flat", "greet": {"who": "Ann"}})
+    assert r["greet"]["exact"] == "Ann" and r["other"]["text"] == "bye flat"
+    # still missing for a node whose scope does not give it
+    with pytest.raises(WorkflowError, match="node 'other'.*'who'"):
+        run(wf, {"greet": {"who": "Ann"}})
+
+
+def test_node_scoped_template_input_reaches_a_model_node():
+    a = _user_db("scoped_tpl")
+    try:
+        a.express_sync.create("WfTwinUser", {"name": "Ann"})
+        a.express_sync.create("WfTwinUser", {"name": "Bob"})
+        wf = WorkflowBuilder()
+        wf.add_node("WfTwinUserListNode", "q", {"filter": {"name": "${who}"}})
+        r = LocalRuntime().execute(wf, parameters={"q": {"who": "Bob"}})
+        assert [row["name"] for row in r["q"]["records"]] == ["Bob"]
+    finally:
+        a.close()
