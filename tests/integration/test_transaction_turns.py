@@ -1,0 +1,49 @@
+"""One transaction, one connection: statements of a transaction take turns on it (gathered
+tasks, concurrent workflow nodes, savepoints), and the first use of a model inside a transaction
+never waits for a second connection -- on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
+from dataflow import errors as E
+
+from .test_transactions import define, names_fresh
+
+
+# -- statements of one transaction take turns ---------------------------------------------------
+async def test_gathered_statements_of_one_transaction_take_turns(db, tables, url):
+    await define(db, tables)
+    async with db.transaction() as tx:
+        made = await asyncio.gather(*(db.express.create("Item", {"name": f"g{i}", "qty": i}) for i in range(20)))
+        counts = await asyncio.gather(*(db.express.count("Item") for _ in range(10)),
+                                      *(tx.fetch("SELECT 1") for _ in range(5)))
+        assert all(c == 20 for c in counts[:10])
+        async with db.transaction():  # a savepoint shares the outer turn
+            await asyncio.gather(*(db.express.update("Item", r["id"], {"qty": 100}) for r in made[:5]))
+    assert len(await names_fresh(url, db.list_tables()[0])) == 20
+    assert await db.express.count("Item", {"qty": 100}) == 5
+    assert db.pool_stats()["active"] == 0
+
+
+async def test_concurrent_workflow_nodes_in_one_transaction(db, tables, url):
+    await define(db, tables)
+    wf = WorkflowBuilder()
+    for i in range(8):  # independent nodes: the async runtime runs them concurrently
+        wf.add_node("ItemCreateNode", f"c{i}", {"name": f"w{i}"})
+        wf.add_node("ItemListNode", f"l{i}", {"filter": {"qty": 0}, "limit": 50})
+    async with db.transaction():
+        res = await AsyncLocalRuntime(max_concurrency=16).execute_workflow_async(wf.build())
+    assert sorted(res[f"c{i}"]["name"] for i in range(8)) == [f"w{i}" for i in range(8)]
+    assert len(await names_fresh(url, db.list_tables()[0])) == 8
+
+
+async def test_statement_after_the_transaction_ended_is_refused(db, tables):
+    await define(db, tables)
+    async with db.transaction() as tx:
+        conn = tx.conn
+    with pytest.raises(E.ValidationError, match="already ended"):
+        await conn.fetch("SELECT 1")
