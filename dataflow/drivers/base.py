@@ -379,6 +379,8 @@ class Driver:
     """
 
     dialect_name = "base"
+    #: the pool has one connection (SQLite): work a transaction needs must run on its connection
+    single_connection = False
 
     def __init__(self, config):
         from ..dialects import dialect_for

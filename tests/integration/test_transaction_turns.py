@@ -47,3 +47,57 @@ async def test_statement_after_the_transaction_ended_is_refused(db, tables):
         conn = tx.conn
     with pytest.raises(E.ValidationError, match="already ended"):
         await conn.fetch("SELECT 1")
+
+
+# -- first use of a model inside a transaction ----------------------------------------------------
+@pytest.fixture
+def db_kwargs():
+    # before the fix SQLite waited pool_timeout for its one connection; keep that wait short
+    return {"pool_timeout": 3}
+
+
+def lazy_model(db, tables):
+    @db.model
+    class Lazy:
+        __tablename__ = tables("lazy")
+        name: str
+    return Lazy
+
+
+async def test_first_use_inside_transaction_does_not_wait_for_another_connection(db, tables, url):
+    lazy_model(db, tables)
+    async with db.transaction() as tx:
+        await db.express.create("Lazy", {"name": "a"})
+        await db.express.create("Lazy", {"name": "b"})
+        assert await db.express.count("Lazy") == 2
+        assert tx.active
+    assert await names_fresh(url, db.list_tables()[0]) == ["a", "b"]
+    assert db.pool_stats()["active"] == 0
+
+
+async def test_first_use_inside_rolled_back_transaction(db, tables, url):
+    lazy_model(db, tables)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await asyncio.gather(*(db.express.create("Lazy", {"name": f"r{i}"}) for i in range(3)))
+            raise RuntimeError("undo")
+    # the rows are gone; the table is usable afterwards (SQLite: recreated, its DDL was undone too)
+    assert await db.express.count("Lazy") == 0
+    await db.express.create("Lazy", {"name": "after"})
+    assert await names_fresh(url, db.list_tables()[0]) == ["after"]
+
+
+async def test_first_use_inside_a_scope_node(db, tables, url):
+    lazy_model(db, tables)
+    wf = WorkflowBuilder()
+    wf.add_node("TransactionScopeNode", "tx", {"database": db.name})
+    wf.add_node("LazyCreateNode", "a", {"name": "a"})
+    wf.add_connection("tx", "db_instance", "a", "db_instance")
+    wf.add_node("LazyCreateNode", "b", {"name": "b"})
+    wf.add_connection("tx", "db_instance", "b", "db_instance")
+    wf.add_node("TransactionCommitNode", "commit", {})
+    wf.add_connection("a", "id", "commit", "after")
+    wf.add_connection("b", "id", "commit", "also")
+    res = await AsyncLocalRuntime().execute_workflow_async(wf.build())
+    assert res["commit"]["status"] == "committed"
+    assert await names_fresh(url, db.list_tables()[0]) == ["a", "b"]
