@@ -101,3 +101,64 @@ async def test_first_use_inside_a_scope_node(db, tables, url):
     res = await AsyncLocalRuntime().execute_workflow_async(wf.build())
     assert res["commit"]["status"] == "committed"
     assert await names_fresh(url, db.list_tables()[0]) == ["a", "b"]
+
+
+# -- the seed README's E-Commerce example: an unconnected TransactionContextNode -------------------
+def shop(db, tables):
+    @db.model
+    class Product:
+        __tablename__ = tables("product")
+        id: int
+        name: str
+        price: float
+        stock: int
+
+    @db.model
+    class Order:
+        __tablename__ = tables("order")
+        id: int
+        user_id: int
+        total: float
+        status: str
+
+
+def ecommerce_workflow():
+    """As the seed README writes it (plus the required ``status``): nothing is connected."""
+    workflow = WorkflowBuilder()
+    workflow.add_node("ProductGetNode", "check_stock", {"id": "{product_id}"})
+    workflow.add_node("TransactionContextNode", "tx_start")
+    workflow.add_node("OrderCreateNode", "create_order", {"user_id": "{user_id}", "total": "{total}",
+                                                          "status": "placed"})
+    workflow.add_node("ProductUpdateNode", "update_stock", {"id": "{product_id}", "stock": "{new_stock}"})
+    return workflow
+
+
+async def test_ecommerce_example_runs_in_one_transaction(db, tables, url):
+    shop(db, tables)
+    p = await db.express.create("Product", {"name": "Lamp", "price": 20.0, "stock": 5})
+    rt = AsyncLocalRuntime()
+    results, _ = await rt.execute_workflow_async(
+        ecommerce_workflow().build(), {"product_id": p["id"], "user_id": 7, "total": 20.0, "new_stock": 4})
+    assert results["check_stock"]["stock"] == 5
+    assert results["create_order"]["status"] == "placed"
+    assert (await db.express.read("Product", p["id"]))["stock"] == 4
+    assert await db.express.count("Order") == 1
+    # a failing node rolls the whole scope back: the order written before it is gone too
+    with pytest.raises(E.NodeExecutionError, match="update_stock"):
+        await rt.execute_workflow_async(
+            ecommerce_workflow().build(), {"product_id": p["id"], "user_id": 8, "total": 1.0, "new_stock": "many"})
+    assert await db.express.count("Order") == 1
+    assert (await db.express.read("Product", p["id"]))["stock"] == 4
+    assert db.pool_stats()["active"] == 0
+
+
+async def test_unconnected_scope_with_commit_node_is_left_to_it(db, tables):
+    shop(db, tables)
+    p = await db.express.create("Product", {"name": "Lamp", "price": 20.0, "stock": 5})
+    wf = ecommerce_workflow()
+    wf.add_node("TransactionRollbackNode", "undo")
+    wf.add_connection("update_stock", "id", "undo", "after")
+    await AsyncLocalRuntime().execute_workflow_async(
+        wf.build(), {"product_id": p["id"], "user_id": 7, "total": 20.0, "new_stock": 4})
+    assert await db.express.count("Order") == 0
+    assert (await db.express.read("Product", p["id"]))["stock"] == 5
