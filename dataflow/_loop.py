@@ -65,6 +65,12 @@ def run_sync(coro):
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        in_loop = False
+    else:
+        in_loop = True
+    if not in_loop:
+        # outside the except block: an error raised by ``coro`` must not carry the probe's
+        # "no running event loop" RuntimeError as its __context__
         return _thread_loop().run_until_complete(coro)
     global _worker
     with _worker_lock:

@@ -61,6 +61,9 @@ class DataFlow:
         self._tables: dict = {}
         self._nodes: dict = {}
         self._ready = False
+        #: bumped by every @db.model: schema made inside a transaction is for one generation
+        self._generation = 0
+        self._tx_schema: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._init_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self.express = Express(self)
         self.express_sync = ExpressSync(self.express)
@@ -98,6 +101,7 @@ class DataFlow:
         self._tables[info.name] = Table(self, info)
         self._nodes[info.name] = make_nodes(self, self._tables[info.name])
         self._ready = False
+        self._generation += 1
         if self.monitor is not None:
             self.monitor.set_tables({m.table: n for n, m in self._models.items()})
         db = self
@@ -143,6 +147,12 @@ class DataFlow:
     # -- lifecycle -------------------------------------------------------------------------------
     async def initialize(self) -> None:
         """Connect and create the tables of every model (idempotent; runs once per change)."""
+        if self._ready:
+            return
+        tx = self.driver.current()
+        if tx is not None and self.driver.single_connection:
+            await self._initialize_in_transaction(tx)
+            return
         loop = asyncio.get_running_loop()
         lock = self._init_locks.get(loop)
         if lock is None:
@@ -150,14 +160,28 @@ class DataFlow:
         async with lock:
             if self._ready:
                 return
-            # Schema work never joins the caller's transaction (first use may happen inside
+            # Schema work never joins the caller's transaction here (first use may happen inside
             # `async with db.transaction()`; MySQL would commit it implicitly on DDL): run it
-            # in a task with a fresh context, where no transaction is bound.
+            # in a task with a fresh context, on another connection of the pool.
             import contextvars
 
             await asyncio.get_running_loop().create_task(self._initialize_schema(),
                                                          context=contextvars.Context())
             self._ready = True
+
+    async def _initialize_in_transaction(self, tx) -> None:
+        """First use inside a transaction on a database with one connection (SQLite): the
+        transaction holds that connection, so the schema work runs in it (SQLite DDL is
+        transactional: a rollback takes the new tables with it).  Not marked ready until a
+        later first use outside a transaction finds the committed schema."""
+        state = self._tx_schema.get(tx)
+        if state is None:
+            state = self._tx_schema[tx] = [asyncio.Lock(), -1]
+        async with state[0]:  # concurrent nodes of the transaction: one runs it
+            if state[1] == self._generation:
+                return
+            await self._initialize_schema()
+            state[1] = self._generation
 
     async def _initialize_schema(self) -> None:
         await self._prepare_vectors()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import itertools
 import re
 import time
@@ -46,16 +47,77 @@ async def finish(coro):
     return await asyncio.shield(task)
 
 
+#: the Conn methods that run a statement: a transaction's take turns (see ``Conn.turn``)
+_STATEMENTS = ("fetch", "fetchrow", "execute", "executemany", "insert", "insert_rows")
+
+
+class Turn(asyncio.Lock):
+    """The statement lock of one transaction (shared by its savepoints).
+
+    ``owner``: the task ending the transaction (its driver's COMMIT/ROLLBACK may run through the
+    Conn's methods and must not wait for itself); ``ended``: statements still queued, or issued
+    later through a stale context, fail instead of running on a connection given back.
+    """
+
+    owner = None
+    ended = False
+    #: the Conn this turn belongs to (a savepoint level's turn is found through ``_LEVEL``)
+    conn = None
+
+
+#: The innermost ``async with`` savepoint level of this context: its Turn.  While a savepoint
+#: block runs it holds the enclosing level's turn, so the transaction's other statements wait
+#: instead of landing inside the savepoint (or releasing it early: RELEASE of an older savepoint
+#: also ends the newer ones); statements made from inside the block, including tasks it starts,
+#: take turns on the savepoint's own Turn.
+_LEVEL: contextvars.ContextVar = contextvars.ContextVar("dataflow_savepoint_level", default=None)
+
+
+def _turn_of(conn):
+    lvl = _LEVEL.get()
+    return lvl if lvl is not None and lvl.conn is conn else conn.turn
+
+
+def _taking_turns(fn):
+    @functools.wraps(fn)
+    async def statement(self, *args, **kw):
+        turn = self.turn
+        if turn is None:
+            return await fn(self, *args, **kw)
+        turn = _turn_of(self)
+        if turn.owner is not None and turn.owner is asyncio.current_task():
+            return await fn(self, *args, **kw)
+        async with turn:  # uncontended: no suspension, a few attribute tests
+            if turn.ended:
+                raise E.ValidationError("this transaction has already ended (committed or rolled back); "
+                                        "run the statement in a new db.transaction() or outside one")
+            return await fn(self, *args, **kw)
+    return statement
+
+
 class Conn:
     """One connection in use (inside a transaction, or borrowed for several statements).
 
     ``params`` is a tuple here (the internal API); ``Transaction`` offers ``*params``.
+    A transaction's Conn has a ``turn`` (``Turn``): its statements never overlap on the
+    connection -- nodes and gathered tasks of one transaction take turns (PostgreSQL and MySQL
+    drivers fail on overlapping use of one connection).  Subclasses implement the statement
+    methods plainly; ``__init_subclass__`` wraps each of them to take the turn.
     """
 
     sp_counter = 0
     dirty = False
     #: tables written in this transaction (set on the first write; None: nothing written)
     written = None
+    #: the transaction's statement lock; None outside a transaction (no cost then)
+    turn: Turn | None = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        for name in _STATEMENTS:
+            fn = cls.__dict__.get(name)
+            if fn is not None:
+                setattr(cls, name, _taking_turns(fn))
 
     async def fetch(self, sql: str, params=()) -> list: ...
     async def fetchrow(self, sql: str, params=()): ...
@@ -116,6 +178,8 @@ class Transaction:
             self.conn, self.savepoint_name = outer, name
         else:
             self.conn = await self.driver._begin(self.isolation_level)
+            turn = self.conn.turn = Turn()
+            turn.conn = self.conn
         self.state = "active"
         return self
 
@@ -130,7 +194,7 @@ class Transaction:
                 self.state = "rolled_back"
                 raise
             return
-        await finish(self.driver._commit(self.conn))
+        await finish(self._end(self.driver._commit))
         if self.conn.written:
             await self.driver.hooks.fire_after_commit(self.conn.written)
 
@@ -143,7 +207,23 @@ class Transaction:
             name = self.savepoint_name
             await finish(self._sp_rollback(name))
             return
-        await finish(self.driver._rollback(self.conn))
+        await finish(self._end(self.driver._rollback))
+
+    async def _end(self, how) -> None:
+        """COMMIT/ROLLBACK once no statement of the transaction is in flight; later ones fail."""
+        conn = self.conn
+        turn = conn.turn
+        if turn is None:
+            await how(conn)
+            return
+        await turn.acquire()
+        turn.owner = asyncio.current_task()
+        try:
+            await how(conn)
+        finally:
+            turn.ended = True
+            turn.owner = None
+            turn.release()
 
     async def _sp_rollback(self, name):
         d = self.driver.dialect
@@ -160,7 +240,21 @@ class Transaction:
         return _Joined(self)
 
     async def __aenter__(self) -> "Transaction":
-        await self.begin()
+        outer = self.driver._tx.get()
+        if outer is not None and outer.turn is not None and self.state == "new":
+            # a savepoint block: hold the enclosing level's turn until it ends (see _LEVEL)
+            parent = _turn_of(outer)
+            await parent.acquire()
+            child = Turn()
+            child.conn = outer
+            self._level = (parent, child, _LEVEL.set(child))
+            try:
+                await self.begin()
+            except BaseException:
+                self._leave()
+                raise
+        else:
+            await self.begin()
         self._token = self.driver._tx.set(self.conn)
         return self.conn if self._yield_conn else self
 
@@ -170,12 +264,30 @@ class Transaction:
             self.driver._tx.reset(token)
         except ValueError:  # exited in another context: nothing to restore
             pass
-        if et is None:
-            if self.state == "active":
-                await self.commit()
-        else:
-            await self.rollback()
+        try:
+            if et is None:
+                if self.state == "active":
+                    await self.commit()
+            else:
+                await self.rollback()
+        finally:
+            self._leave()
         return False
+
+    _level = None
+
+    def _leave(self) -> None:
+        """End a savepoint block's level: its late statements fail, the enclosing level resumes."""
+        level, self._level = self._level, None
+        if level is None:
+            return
+        parent, child, token = level
+        child.ended = True
+        try:
+            _LEVEL.reset(token)
+        except ValueError:  # exited in another context
+            pass
+        parent.release()
 
     # -- named savepoints (TransactionSavepointNode and friends) --------------------------------
     async def savepoint(self, name: str) -> None:
@@ -267,6 +379,8 @@ class Driver:
     """
 
     dialect_name = "base"
+    #: the pool has one connection (SQLite): work a transaction needs must run on its connection
+    single_connection = False
 
     def __init__(self, config):
         from ..dialects import dialect_for

@@ -183,6 +183,7 @@ def _insert(conn, sql, params):
 
 class SQLiteDriver(Driver):
     dialect_name = "sqlite"
+    single_connection = True
 
     def __init__(self, config):
         super().__init__(config)

@@ -68,6 +68,11 @@ class Node:
     strict: ClassVar[bool] = False
     #: Node type name used in WorkflowBuilder.add_node (defaults to the class name).
     type_name: ClassVar[str | None] = None
+    #: runs statements on a database (model nodes): joins a transaction scope added before it
+    database_node: ClassVar[bool] = False
+    #: a transaction scope: when nothing is connected from it, every ``database_node`` added
+    #: after it in the workflow depends on it (core.md, Transactions)
+    scope_for_later_nodes: ClassVar[bool] = False
 
     def __init__(self, node_id: str = "", **config: Any):
         self.node_id = node_id

@@ -20,6 +20,7 @@ class ModelNode(Node):
 
     table: ClassVar[Any] = None
     operation: ClassVar[str] = ""
+    database_node: ClassVar[bool] = True
     allowed: ClassVar[tuple] = ()
 
     def _common(self, params: dict) -> dict:

@@ -2,8 +2,9 @@
 registry of live DataFlow instances by name (what ``db_instance`` names).
 
 Generated model nodes are registered per DataFlow instance (its ``name``); two instances may
-both have ``UserCreateNode``.  ``resolve`` picks the one named by ``db_instance`` when given,
-else the most recently registered.  Unknown names get a did-you-mean ``WorkflowError``.
+both have ``UserCreateNode``.  ``resolve`` picks the one named by ``db_instance`` when given;
+without it a name defined by more than one open instance is refused (picking one silently sent
+writes to the wrong database).  Unknown names get a did-you-mean ``WorkflowError``.
 Both registries live here, below the engine, so nodes resolve instances without importing it.
 """
 
@@ -78,7 +79,36 @@ def _lookup(name: str, db_instance: str | None):
             if o is None:
                 return c
         return None
-    return entries[-1][1]
+    owners = _live_owners(entries)
+    if len(owners) > 1:
+        import gc
+
+        # an instance nobody references any more (kept only by its db <-> table cycle) must not
+        # count: collect it, holding no strong reference to its node classes meanwhile
+        del entries
+        gc.collect()
+        entries = [(o, c) for (o, r) in _REGISTRY.get(name, ()) if (c := r()) is not None]
+        owners = _live_owners(entries)
+        if not entries:
+            return None
+        if len(owners) > 1:
+            raise WorkflowError(
+                f"node type {name!r} is defined by {len(owners)} open DataFlow instances ({', '.join(owners)}); "
+                f"pass db_instance (e.g. add_node({name!r}, node_id, {{..., 'db_instance': {owners[-1]!r}}})) "
+                f"to say which database the node uses")
+    last_owner, cls = entries[-1]
+    if owners and last_owner not in LIVE:  # the newest is a dropped instance's: take the open one
+        cls = next(c for o, c in reversed(entries) if o in LIVE)
+    return cls
+
+
+def _live_owners(entries) -> list[str]:
+    """Distinct owners of ``entries`` that are open instances (closed ones left LIVE), oldest first."""
+    out: list[str] = []
+    for o, _c in entries:
+        if o is not None and o in LIVE and o not in out:
+            out.append(o)
+    return out
 
 
 def known_names() -> list[str]:

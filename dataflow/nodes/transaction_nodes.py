@@ -32,20 +32,27 @@ _CURRENT: contextvars.ContextVar = contextvars.ContextVar("dataflow_tx_scope", d
 
 
 class _Scope:
-    __slots__ = ("node_id", "tx", "lock", "rollback_on_error", "failed_by", "outcome")
+    __slots__ = ("node_id", "tx", "lock", "rollback_on_error", "failed_by", "outcome", "commit_at_end")
 
-    def __init__(self, node_id, tx, lock, rollback_on_error):
+    def __init__(self, node_id, tx, lock, rollback_on_error, commit_at_end=False):
         self.node_id = node_id
         self.tx = tx
         self.lock = lock
         self.rollback_on_error = rollback_on_error
         self.failed_by: str | None = None
         self.outcome = "active"
+        #: an unconnected scope with no commit/rollback node: the run's outcome decides
+        self.commit_at_end = commit_at_end
 
     async def finalize(self, failed: bool) -> None:
-        """Run end: a scope never committed is rolled back."""
+        """Run end: a scope never committed is rolled back -- unless it commits at the end of a
+        run that succeeded (an unconnected scope without a TransactionCommitNode)."""
         if self.tx.active:
             async with self.lock:
+                if self.commit_at_end and not failed:
+                    await self.tx.commit()
+                    self.outcome = "committed"
+                    return
                 await self.tx.rollback()
             self.outcome = "rolled_back"
 
@@ -139,6 +146,24 @@ def _resolve_db(db_instance, workflow=None):
         f"are open ({', '.join(_LIVE) or 'none'})")
 
 
+def _commits_at_end(node_id, workflow) -> bool:
+    """True for a scope nothing is connected from (its members depend on it implicitly, see
+    WorkflowBuilder) when no commit or rollback node comes after it: the run ends it."""
+    if workflow is None or any(c.from_node == node_id for c in workflow.connections):
+        return False
+    specs = workflow.nodes
+    seen, stack = set(), list(specs[node_id].dependents)
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        if issubclass(specs[nid].node_class, (TransactionCommitNode, TransactionRollbackNode)):
+            return False
+        stack.extend(specs[nid].dependents)
+    return True
+
+
 def _need_scope(node: Node, what: str) -> _Scope:
     scope = _CURRENT.get()
     if scope is None:
@@ -153,9 +178,12 @@ class TransactionScopeNode(Node):
     Inside another scope it becomes a savepoint of that scope.  ``isolation_level``:
     read_committed, repeatable_read, serializable.  ``rollback_on_error`` (default True): a node
     failing inside rolls the scope back at once.  A scope not committed by a
-    ``TransactionCommitNode`` is rolled back when the run ends.
+    ``TransactionCommitNode`` is rolled back when the run ends.  A scope nothing is connected
+    from covers every model node added after it, and with no commit or rollback node after it
+    the run commits it when it succeeds (rolls it back when it fails).
     """
 
+    scope_for_later_nodes = True
     parameters = {
         "database": Param(object, default=None, description="DataFlow name (or instance); optional "
                                                              "when one DataFlow is open"),
@@ -176,7 +204,8 @@ class TransactionScopeNode(Node):
         tx = db.driver.transaction(isolation_level if parent is None else None, yield_conn=False)
         await tx.begin()
         lock = parent.lock if parent is not None and parent.tx.driver is db.driver else asyncio.Lock()
-        scope = _Scope(self.node_id, tx, lock, bool(rollback_on_error))
+        scope = _Scope(self.node_id, tx, lock, bool(rollback_on_error),
+                       _commits_at_end(self.node_id, ctx.state.get("workflow")))
         reg.scopes[self.node_id] = scope
         reg.member[self.node_id] = self.node_id
         if parent is not None:

@@ -178,13 +178,18 @@ class WorkflowBuilder:
     def build(self, workflow_id: str | None = None, name: str | None = None) -> Workflow:
         """Return a new immutable ``Workflow``; later builder edits never affect it."""
         ids = list(self._nodes)
-        order = topological_order(ids, self._deps)
+        deps = self._implicit_scope_deps(ids)
+        order = topological_order(ids, deps)
         incoming: dict[str, list[Connection]] = {n: [] for n in ids}
         dependents: dict[str, list[str]] = {n: [] for n in ids}
         for c in self._connections:
             incoming[c.to_node].append(c)
             if c.to_node not in dependents[c.from_node]:
                 dependents[c.from_node].append(c.to_node)
+        for nid in ids:
+            for d in deps[nid]:
+                if nid not in dependents[d]:
+                    dependents[d].append(nid)
         specs = []
         for nid in order:
             cls, params = self._nodes[nid]
@@ -194,11 +199,27 @@ class WorkflowBuilder:
             conns = sorted(incoming[nid], key=lambda c: len(c.to_path))
             specs.append(NodeSpec(
                 node_id=nid, node_class=cls, _params=params,
-                dependencies=frozenset(self._deps[nid]), incoming=tuple(conns),
+                dependencies=frozenset(deps[nid]), incoming=tuple(conns),
                 dependents=tuple(dependents[nid]), templates=templates, template_inputs=names,
                 connected_keys=frozenset(c.to_path[0] for c in conns if len(c.to_path) == 1)))
         wid = workflow_id or self.workflow_id or f"workflow-{next(_ids)}"
         return Workflow(specs, tuple(self._connections), wid, name or self.name)
+
+    def _implicit_scope_deps(self, ids: list) -> dict:
+        """Dependencies plus the implicit ones of an unconnected transaction scope: every database
+        node added after it depends on it (so it runs after the scope, inside its transaction)."""
+        deps = self._deps
+        sources = {c.from_node for c in self._connections}
+        scopes = [i for i, n in enumerate(ids)
+                  if getattr(self._nodes[n][0], "scope_for_later_nodes", False) and n not in sources]
+        if not scopes:
+            return deps
+        deps = {n: set(d) for n, d in deps.items()}
+        for i in scopes:
+            for later in ids[i + 1:]:
+                if getattr(self._nodes[later][0], "database_node", False):
+                    deps[later].add(ids[i])
+        return deps
 
     def _cached_build(self) -> Workflow:
         if self._built is None:

@@ -122,7 +122,8 @@ class _Runtime:
         """Run ``workflow`` (a built ``Workflow``, or a builder, built for you).
 
         ``inputs`` may be flat (``{"user_name": "Bob"}``: fills ``"${user_name}"`` templates) or
-        scoped by node id (``{"create": {"name": "Bob"}}``: merged over that node's parameters).
+        scoped by node id (``{"create": {"name": "Bob"}}``: merged over that node's parameters,
+        and filling that node's ``"${name}"`` templates before flat inputs do).
         Precedence: static params < node-scoped inputs < connections.
         """
         return await self._execute(workflow, _pick(inputs, parameters))
@@ -138,7 +139,11 @@ class _Runtime:
             flat = {k: v for k, v in inputs.items() if k not in scoped} if scoped else inputs
         else:
             inputs = scoped = flat = _EMPTY
-        rendered = _render_all(wf, flat, scoped) if wf._has_templates else None
+        rendered = None
+        if wf._has_templates:
+            rendered = _render_all(wf, flat, scoped)
+            if scoped:
+                scoped = _template_only_removed(wf, scoped)
         run_id = new_run_id()
         results: dict = {}
         if len(wf.order) == 1:
@@ -347,8 +352,23 @@ def _render_all(wf: Workflow, flat: dict, scoped: dict) -> dict:
     for nid, spec in wf._specs.items():
         if spec.templates:
             over = scoped.get(nid)
-            skip = spec.connected_keys | over.keys() if over else spec.connected_keys
-            out[nid] = render_params(nid, spec._params, spec.templates, flat, skip)
+            if over:
+                # inputs scoped to this node fill its templates too (before the flat ones)
+                out[nid] = render_params(nid, spec._params, spec.templates, {**flat, **over},
+                                         spec.connected_keys | over.keys())
+            else:
+                out[nid] = render_params(nid, spec._params, spec.templates, flat, spec.connected_keys)
+    return out
+
+
+def _template_only_removed(wf: Workflow, scoped: dict) -> dict:
+    """Node-scoped inputs minus the names that only feed that node's templates (``{"q": {"who":
+    "Bob"}}`` for ``"${who}"``): they are not parameters of the node, which may refuse unknown ones."""
+    out = {}
+    for nid, over in scoped.items():
+        spec = wf._specs[nid]
+        extra = spec.template_inputs.intersection(over).difference(spec._params)
+        out[nid] = {k: v for k, v in over.items() if k not in extra} if extra else over
     return out
 
 

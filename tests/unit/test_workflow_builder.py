@@ -308,3 +308,88 @@ def test_non_templates_untouched(text):
             assert out == f"<{text.strip('${}')}>"
         else:
             assert out == re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: f"<{m.group(1)}>", text)
+
+
+# -- a node name defined by several DataFlow instances ------------------------------------------
+def _user_db(name):
+    from dataflow import DataFlow
+
+    db = DataFlow(":memory:", name=name)
+
+    @db.model
+    class WfTwinUser:
+        name: str
+    return db
+
+
+def test_name_defined_by_two_open_instances_needs_db_instance():
+    import gc
+
+    a, b = _user_db("twin_a"), _user_db("twin_b")
+    try:
+        wf = WorkflowBuilder()
+        with pytest.raises(WorkflowError, match=r"twin_a.*twin_b.*db_instance") as info:
+            wf.add_node("WfTwinUserCreateNode", "c", {"name": "x"})
+        assert "2 open DataFlow instances" in str(info.value)
+        # explicit choice works, by name or by instance
+        wf.add_node("WfTwinUserCreateNode", "ca", {"name": "x", "db_instance": "twin_a"})
+        wf.add_node("WfTwinUserCreateNode", "cb", {"name": "y", "db_instance": b})
+        r = LocalRuntime().execute(wf)
+        assert r["ca"]["name"] == "x" and r["cb"]["name"] == "y"
+        assert a.express_sync.count("WfTwinUser") == 1 and b.express_sync.count("WfTwinUser") == 1
+        # a closed instance no longer counts: the name is the open one's
+        b.close()
+        wf2 = WorkflowBuilder()
+        wf2.add_node("WfTwinUserCreateNode", "c", {"name": "z"})
+        LocalRuntime().execute(wf2)
+        assert a.express_sync.count("WfTwinUser") == 2
+        # nor does one nobody references any more (never closed, only dropped)
+        c = _user_db("twin_c")
+        del c
+        wf3 = WorkflowBuilder()
+        wf3.add_node("WfTwinUserCreateNode", "c", {"name": "w"})
+        LocalRuntime().execute(wf3)
+        assert a.express_sync.count("WfTwinUser") == 3
+    finally:
+        a.close()
+        b.close()
+        gc.collect()
+
+
+def test_name_defined_by_one_instance_resolves_without_db_instance():
+    a = _user_db("solo_a")
+    try:
+        wf = WorkflowBuilder()
+        wf.add_node("WfTwinUserCreateNode", "c", {"name": "x"})
+        assert LocalRuntime().execute(wf)["c"]["name"] == "x"
+    finally:
+        a.close()
+
+
+def test_node_scoped_inputs_fill_that_nodes_templates():
+    wf = WorkflowBuilder()
+    wf.add_node(Echo, "greet", {"text": "hi ${who}", "exact": "{who}", "nested": {"n": ["${who}"]}})
+    wf.add_node(Echo, "other", {"text": "bye ${who}"})
+    r = run(wf, {"greet": {"who": "Ann"}, "other": {"who": 7}})
+    # filled from the node's own scope; the name is a template input, not a parameter
+    assert r["greet"] == {"text": "hi Ann", "exact": "Ann", "nested": {"n": ["Ann"]}}
+    assert r["other"] == {"text": "bye 7"}
+    # a node's scope wins over a flat input of the same name, for that node only
+    r = run(wf, {"who": "flat", "greet": {"who": "Ann"}})
+    assert r["greet"]["exact"] == "Ann" and r["other"]["text"] == "bye flat"
+    # still missing for a node whose scope does not give it
+    with pytest.raises(WorkflowError, match="node 'other'.*'who'"):
+        run(wf, {"greet": {"who": "Ann"}})
+
+
+def test_node_scoped_template_input_reaches_a_model_node():
+    a = _user_db("scoped_tpl")
+    try:
+        a.express_sync.create("WfTwinUser", {"name": "Ann"})
+        a.express_sync.create("WfTwinUser", {"name": "Bob"})
+        wf = WorkflowBuilder()
+        wf.add_node("WfTwinUserListNode", "q", {"filter": {"name": "${who}"}})
+        r = LocalRuntime().execute(wf, parameters={"q": {"who": "Bob"}})
+        assert [row["name"] for row in r["q"]["records"]] == ["Bob"]
+    finally:
+        a.close()
