@@ -48,7 +48,7 @@ async def finish(coro):
 
 
 #: the Conn methods that run a statement: a transaction's take turns (see ``Conn.turn``)
-_STATEMENTS = ("fetch", "fetchrow", "execute", "executemany", "insert", "insert_rows")
+_STATEMENTS = ("fetch", "fetchrow", "execute", "executemany", "insert", "insert_rows", "copy_in")
 
 
 class Turn(asyncio.Lock):

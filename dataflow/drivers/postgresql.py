@@ -140,6 +140,11 @@ class _PgConn(Conn):
         except Exception as exc:
             raise translate(exc) from exc
 
+    async def copy_in(self, table, columns, source):
+        """COPY BINARY from ``source`` (errors untranslated: the driver's ``copy_in`` reads the
+        row the server names off the original error)."""
+        await self.con.copy_to_table(table, source=source, columns=list(columns), format="binary")
+
 
 def _rowcount(status: str) -> int:
     tail = status.rpartition(" ")[2]
@@ -367,7 +372,7 @@ class PostgreSQLDriver(Driver):
         if conn is None:
             raise E.ValidationError("copy_in runs inside a transaction: use `async with driver.transaction():`")
         try:
-            await conn.con.copy_to_table(table, source=source, columns=list(columns), format="binary")
+            await conn.copy_in(table, columns, source)
         except E.DataFlowError:
             raise
         except Exception as exc:
