@@ -183,6 +183,9 @@ class Config:
     existing_schema_mode: bool = False
     migration_lock_timeout: float = 30
     multi_tenant: bool = False
+    #: "predicate" (the statement layer's tenant predicate) or "rls" (PostgreSQL: plus row-level
+    #: security on tenant tables, the tenant set per transaction)
+    tenant_isolation: str = "predicate"
     cache_enabled: bool = False
     cache_ttl: float = 300
     redis_url: str | None = None
@@ -202,7 +205,7 @@ class Config:
 
 _KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_timeout", "echo",
           "auto_migrate", "existing_schema_mode", "migration_lock_timeout", "multi_tenant",
-          "cache_enabled", "cache_ttl", "redis_url", "monitoring", "slow_query_threshold", "testing",
+          "tenant_isolation", "cache_enabled", "cache_ttl", "redis_url", "monitoring", "slow_query_threshold", "testing",
           "adapter", "name")
 
 
@@ -234,7 +237,6 @@ def build_config(database_url, *, adapter_url: str | None = None, compat: dict, 
                   for k, why in NOT_YET_USED.items() if k in compat]
         warnings.warn("DataFlow(): " + "; ".join(parts), stacklevel=3)
     testing = bool(opts.get("testing"))
-    testing = bool(opts.get("testing"))
     if database_url is None:
         database_url = adapter_url
     if database_url is None and not testing:
@@ -254,6 +256,12 @@ def build_config(database_url, *, adapter_url: str | None = None, compat: dict, 
         v = opts.get(key)
         if v is not None and (type(v) not in (int, float) or v < 0):
             raise ConfigurationError(f"{key} must be a non-negative number of seconds, got {v!r}")
+    iso = opts.get("tenant_isolation")
+    if iso is not None and iso not in ("predicate", "rls"):
+        raise ConfigurationError(f"tenant_isolation must be 'predicate' or 'rls', got {iso!r}")
+    if iso == "rls" and url.dialect != "postgresql":
+        raise ConfigurationError("tenant_isolation='rls' needs PostgreSQL (row-level security); on "
+                                 f"{url.dialect} the tenant predicate of every statement is the isolation")
     if opts.get("pool_size") is None:
         env = env_int("DATAFLOW_POOL_SIZE")
         if env is not None:

@@ -32,12 +32,8 @@ class DataFlow:
     def __init__(self, database_url: str | None = None, *, pool_size=None, max_overflow=None,
                  pool_recycle=3600, pool_timeout=30, echo=False, auto_migrate=True,
                  existing_schema_mode=False, migration_lock_timeout=30, multi_tenant=False,
-                 cache_enabled=False, cache_ttl=300, redis_url=None, monitoring=False,
-                 slow_query_threshold=1.0, testing=False, adapter=None, name=None, **compat):
-        if multi_tenant:
-            from .errors import UnsupportedFeatureError
-            raise UnsupportedFeatureError(
-                "multi_tenant=True is not available in this version (tenant scoping is not built yet)")
+                 tenant_isolation="predicate", cache_enabled=False, cache_ttl=300, redis_url=None,
+                 monitoring=False, slow_query_threshold=1.0, testing=False, adapter=None, name=None, **compat):
         if cache_enabled:
             from .errors import UnsupportedFeatureError
             raise UnsupportedFeatureError("cache_enabled=True is not available in this version")
@@ -49,6 +45,7 @@ class DataFlow:
             max_overflow=max_overflow, pool_recycle=pool_recycle, pool_timeout=pool_timeout, echo=echo,
             auto_migrate=auto_migrate, existing_schema_mode=existing_schema_mode,
             migration_lock_timeout=migration_lock_timeout, multi_tenant=multi_tenant,
+            tenant_isolation=tenant_isolation,
             cache_enabled=cache_enabled, cache_ttl=cache_ttl, redis_url=redis_url, monitoring=monitoring,
             slow_query_threshold=slow_query_threshold, testing=testing, name=name)
         self.adapter = adapter
@@ -61,6 +58,9 @@ class DataFlow:
         self._tables: dict = {}
         self._nodes: dict = {}
         self._ready = False
+        from .tenancy import TenantContext
+        #: which tenant this task works for (``db.tenant(...)``, ``db.all_tenants()``)
+        self.tenant_context = TenantContext()
         #: bumped by every @db.model: schema made inside a transaction is for one generation
         self._generation = 0
         self._tx_schema: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -86,6 +86,8 @@ class DataFlow:
             return lambda c: self.model(c, **options)
         if not isinstance(cls, type):
             raise ModelDefinitionError(f"@db.model decorates a class, not {type(cls).__name__}")
+        if self.config.multi_tenant and "multi_tenant" not in (getattr(cls, "__dataflow__", None) or {}):
+            options = {"multi_tenant": True, **options}       # the instance default; a model may opt out
         if options:
             merged = dict(getattr(cls, "__dataflow__", None) or {})
             merged.update(options)
@@ -252,6 +254,18 @@ class DataFlow:
 
     def pool_stats(self) -> dict:
         return self.driver.pool_stats()
+
+    # -- tenants (dataflow/tenancy.py) --------------------------------------------------------
+    def tenant(self, tenant_id: str):
+        """``with db.tenant("acme"):`` / ``async with``: every statement of a tenant model in the
+        block (nodes, express, bulk, loads, QueryBuilder, vector search) is scoped to ``acme``;
+        concurrent tasks keep their own tenant (a context variable)."""
+        return self.tenant_context.bind(tenant_id)
+
+    def all_tenants(self):
+        """``async with db.all_tenants():`` explicit cross-tenant admin work: no tenant predicate;
+        new rows must name their ``tenant_id``."""
+        return self.tenant_context.all()
 
     def transaction(self, isolation_level: str | None = None):
         """A transaction every statement of this task joins (nodes, express, bulk, raw SQL).

@@ -46,6 +46,8 @@ class ModelInfo:
     indexes: tuple = ()
     soft_delete: bool = False
     append_only: bool = False
+    #: rows belong to a tenant (a managed ``tenant_id`` column; every statement scoped to it)
+    multi_tenant: bool = False
     columns: tuple = field(init=False)
     kinds: tuple = field(init=False)
     user_fields: tuple = field(init=False)   # fields a caller may set (not managed)
@@ -95,11 +97,7 @@ def build_model(cls: type) -> ModelInfo:
         raise ModelDefinitionError(
             f"{name}: __dataflow__['primary_key'] is not supported; the primary key must be a field named 'id' "
             f"(rename {opts['primary_key']!r} to 'id')")
-    if opts.get("multi_tenant"):
-        from ..errors import UnsupportedFeatureError
-        raise UnsupportedFeatureError(
-            f"{name}: multi_tenant models are not available in this version (tenant scoping is not built "
-            f"yet); remove the option rather than run without isolation")
+    tenant = bool(opts.get("multi_tenant"))
     table = getattr(cls, "__tablename__", None) or opts.get("table_name") or table_name_for(name)
     if not is_identifier(table):
         raise ModelDefinitionError(f"{name}: table name {table!r} must be letters, digits and underscores")
@@ -115,6 +113,8 @@ def build_model(cls: type) -> ModelInfo:
     for fname, ann in hints.items():
         if not is_identifier(fname) or len(fname) > IDENT_LIMIT:
             raise ModelDefinitionError(f"{name}.{fname}: field names must be identifiers up to {IDENT_LIMIT} characters")
+        if fname == "tenant_id" and tenant:
+            continue  # declared by a model written for a tenant-aware project: the managed column
         if fname in RESERVED:
             _check_managed_declaration(name, fname, ann, bool(opts.get("soft_delete")))
             continue  # the managed column below is the field: same column, same behaviour
@@ -141,14 +141,18 @@ def build_model(cls: type) -> ModelInfo:
         idf = FieldInfo(name="id", kind=K.INT, nullable=False)
         id_auto = True
     ordered = {"id": idf, **fields}
+    if tenant:
+        ordered["tenant_id"] = FieldInfo(name="tenant_id", kind=K.STR, nullable=False, max_length=128,
+                                         index=True, managed=True)
     ordered["created_at"] = managed_field("created_at")
     ordered["updated_at"] = managed_field("updated_at")
     soft = bool(opts.get("soft_delete"))
     if soft:
         ordered["deleted_at"] = managed_field("deleted_at", nullable=True)
-    indexes = _indexes(name, table, opts, ordered)
+    indexes = _indexes(name, table, opts, ordered, tenant)
     return ModelInfo(name=name, cls=cls, table=table, fields=ordered, id_auto=id_auto,
-                     indexes=tuple(indexes), soft_delete=soft, append_only=bool(opts.get("append_only")))
+                     indexes=tuple(indexes), soft_delete=soft, append_only=bool(opts.get("append_only")),
+                     multi_tenant=tenant)
 
 
 def _check_managed_declaration(model: str, fname: str, ann, soft_delete: bool) -> None:
@@ -168,12 +172,16 @@ def _check_managed_declaration(model: str, fname: str, ann, soft_delete: bool) -
             f"__dataflow__ = {{'soft_delete': True}} to the model, or give the field another name")
 
 
-def _indexes(model, table, opts, fields) -> list[IndexInfo]:
+def _indexes(model, table, opts, fields, tenant=False) -> list[IndexInfo]:
+    """The model's indexes.  On a tenant model a unique key holds per tenant: it is the index
+    (tenant_id, *key), so two tenants may own the same email."""
     out: list[IndexInfo] = []
     seen = set()
 
     def add(fnames, unique, iname=None):
         fnames = tuple(fnames)
+        if tenant and unique and fnames[:1] != ("tenant_id",):
+            fnames = ("tenant_id", *fnames)
         for f in fnames:
             if f not in fields:
                 raise ModelDefinitionError(f"{model}: index on unknown field {f!r}; fields: {', '.join(fields)}")

@@ -38,7 +38,7 @@ class Table:
         self.kinds = model.kinds
         self.kind_of = {n: f.kind for n, f in model.fields.items()}
         #: every statement of this model is built here (through its one ``where``)
-        self.st = ModelStatements(d, model)
+        self.st = ModelStatements(d, model, db.tenant_context)
         #: what this model's writes report to the driver's after_commit hook
         self.writes = frozenset((model.table,))
         self._decode_all = self._decoder(model.columns)
@@ -63,6 +63,37 @@ class Table:
             return _params.coerce_row(values, tuple(self.kind_of[n] for n in names), self.code, names)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{where}: {exc}") from None
+
+    def tenant_for(self, data, where) -> str:
+        """The tenant a new row of a tenant model belongs to: the bound one.  A record naming
+        another tenant is refused; inside ``db.all_tenants()`` the record must name it."""
+        given = data.get("tenant_id") if isinstance(data, dict) else None
+        tenants = self.db.tenant_context
+        if tenants.is_all():
+            if given is None:
+                tenants.require(f"{where}")
+            from ..tenancy import check_tenant_id
+            return check_tenant_id(given)
+        current = tenants.require(f"{where} ({self.model.name} is multi_tenant)")
+        if given is not None and given != current:
+            raise ValidationError(f"{where}: the record names tenant_id {given!r} but the bound tenant is "
+                                  f"{current!r}; a row is always written for the bound tenant")
+        return current
+
+    def check_tenant_unchanged(self, fields, where) -> None:
+        """Updates never move a row between tenants: tenant_id may only restate the bound one."""
+        if self.model.multi_tenant and "tenant_id" in fields:
+            current = self.db.tenant_context.current()
+            if current is None or fields["tenant_id"] != current:
+                raise ValidationError(f"{where}: tenant_id cannot be changed (a row never moves between tenants)")
+
+    def _no_tenant_move(self, fields, where) -> dict:
+        self.check_tenant_unchanged(fields, where)
+        if "tenant_id" in fields:
+            fields = {k: v for k, v in fields.items() if k != "tenant_id"}
+            if not fields:
+                raise ValidationError(f"{where}: nothing to change besides tenant_id")
+        return fields
 
     async def ready(self):
         if not self.db._ready:
@@ -92,6 +123,8 @@ class Table:
                 if f.required:
                     raise ValidationError(f"{where}: {m.name}.{name} is required (no default)")
                 row[name] = f.make_default()
+        if m.multi_tenant:
+            row["tenant_id"] = self.tenant_for(data, where)
         now = now or utcnow()
         row["created_at"] = now
         row["updated_at"] = now
@@ -128,6 +161,7 @@ class Table:
         if not isinstance(fields, dict) or not fields:
             raise ValidationError(f"{where}: 'fields' must be a non-empty dict of values to change")
         V.check_record(m, fields, where=where, allow_id=False)
+        fields = self._no_tenant_move(fields, where)
         await self.ready()
         idv = self.coerce_id(id)
         names = tuple(fields) + ("updated_at",)

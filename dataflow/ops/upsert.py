@@ -24,6 +24,7 @@ async def upsert(table, where: dict, create: dict | None, update: dict | None, w
     update = dict(update if update is not None else {k: v for k, v in create.items() if k not in where})
     V.check_record(m, create, where=f"{label} create")
     V.check_record(m, update, where=f"{label} update")
+    table.check_tenant_unchanged(update, label)
     update = {k: v for k, v in update.items() if k not in PROTECTED}
     for k, v in where.items():
         if k in create and create[k] != v:

@@ -2,7 +2,7 @@
 
 ``ModelStatements(dialect, model)`` renders SQL text plus parameter lists and does no I/O.
 Every predicate goes through one ``where(...)`` (``scope.py``), which compiles the caller's
-filter and ANDs the scope predicates (soft delete today; tenant next) *outside* it, so no
+filter and ANDs the scope predicates (soft delete, the tenant) *outside* it, so no
 operation can forget a scope and no ``$or`` can escape one.  One module per concern:
 
 - ``scope.py``   the one ``where``, the scope predicates
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .bulk import BulkStatements
 from .reads import Reads
-from .scope import Pred, Scope, SoftDelete, Where
+from .scope import Pred, Scope, SoftDelete, TenantScope, Where
 from .writes import Writes
 
 
@@ -26,4 +26,4 @@ class ModelStatements(Where, Reads, Writes, BulkStatements):
     """All statements of one model on one dialect (built once per Table)."""
 
 
-__all__ = ["ModelStatements", "Pred", "Scope", "SoftDelete"]
+__all__ = ["ModelStatements", "Pred", "Scope", "SoftDelete", "TenantScope"]

@@ -25,16 +25,18 @@ class Reads:
     def read_by_id(self, idv, include_deleted=False) -> tuple[str, list]:
         """Every column of the row with id ``idv`` (the express/node point read).  The hot path:
         the text is built through ``where`` once and cached; only the values are per call."""
-        key = ("read", include_deleted)
-        hit = self._cache.get(key)
-        if hit is None:
+        if not self.scopes:
+            sql = self._cache.get("read")
+            if sql is None:
+                sql = self._cache["read"] = f"SELECT {self.select_list} FROM {self.qtable}{self.by_id(None)[0]}"
+            return sql, [idv]
+        active = self.active_scopes(include_deleted)
+        key = ("read", *map(id, active))
+        sql = self._cache.get(key)
+        if sql is None:
             where, _ = self.by_id(None, 1, include_deleted)
-            hit = self._cache[key] = (f"SELECT {self.select_list} FROM {self.qtable}{where}",
-                                      bool(self.active_scopes(include_deleted)))
-        sql, scoped = hit
-        if scoped:
-            return sql, [idv, *self.scope_params(include_deleted)]
-        return sql, [idv]
+            sql = self._cache[key] = f"SELECT {self.select_list} FROM {self.qtable}{where}"
+        return sql, [idv, *(v for s in active for v in s.params())]
 
     def lock_matching(self, filt) -> tuple[str, list]:
         """The ids matching ``filt``, locked for the transaction (the single-row upsert)."""

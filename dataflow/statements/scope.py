@@ -28,12 +28,22 @@ class Pred(NamedTuple):
 class Scope:
     """A predicate added to every statement of a model (subclasses say when and what).
 
+    ``applies(include_deleted)`` says whether it is part of this statement (it may raise: a
+    scope that cannot be satisfied refuses the statement before any SQL is sent);
+    ``check(filt)`` vets the caller's filter first.
+
     ``sql(st, start)`` must depend only on ``start`` (statements built once are cached and
     reused); the values come from ``params()`` at every call, so a scope may bind a value that
     changes per call (the current tenant)."""
 
     #: lifted by ``include_deleted=True`` (only the soft-delete scope is)
     lifted_by_include_deleted = False
+
+    def applies(self, include_deleted: bool) -> bool:
+        return not (include_deleted and self.lifted_by_include_deleted)
+
+    def check(self, filt) -> None:
+        """Refuse a filter that contradicts the scope (nothing by default)."""
 
     def sql(self, st, start: int) -> str:
         """The predicate text; its parameters (``params()``) start at placeholder ``start``."""
@@ -52,10 +62,53 @@ class SoftDelete(Scope):
         return st.q("deleted_at") + " IS NULL"
 
 
+class TenantScope(Scope):
+    """``"tenant_id" = <the bound tenant>`` on every statement of a tenant model.  Fails closed:
+    no tenant bound -> ``TenantRequiredError`` before any SQL; inside ``db.all_tenants()`` it
+    is explicitly lifted.  A filter naming another tenant is refused (it could only ever match
+    nothing, so it is a bug worth reporting, not a query to run)."""
+
+    def __init__(self, tenants, model_name: str):
+        self.tenants = tenants
+        self.what = f"{model_name} (multi_tenant)"
+
+    def applies(self, include_deleted):
+        if self.tenants.is_all():
+            return False
+        self.tenants.require(self.what)
+        return True
+
+    def sql(self, st, start):
+        return st.q("tenant_id") + " = " + st.d.placeholder(start)
+
+    def params(self):
+        return (self.tenants.require(self.what),)
+
+    def check(self, filt) -> None:
+        if not filt:
+            return
+        current = self.tenants.current()
+        stack = [filt]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k == "tenant_id" and not (current is not None and (v == current or v == {"$eq": current})):
+                        from ..errors import ValidationError
+                        raise ValidationError(
+                            f"{self.what}: the filter names tenant_id {v!r}, but the bound tenant is "
+                            f"{current!r}; rows of other tenants are not reachable from here (use "
+                            f"db.all_tenants() for cross-tenant admin work)")
+                    if isinstance(v, (dict, list, tuple)):
+                        stack.append(v)
+            elif isinstance(node, (list, tuple)):
+                stack.extend(x for x in node if isinstance(x, (dict, list, tuple)))
+
+
 class Where:
     """Built once per model: quoted names, the compiled filter spec and the scopes."""
 
-    def __init__(self, dialect, model):
+    def __init__(self, dialect, model, tenants=None):
         self.d = d = dialect
         self.model = model
         self.q = q = d.quote
@@ -64,6 +117,11 @@ class Where:
         self.select_list = ", ".join(q(c) for c in model.columns)
         self.spec = d.filter_spec(model)
         self.scopes: list[Scope] = [SoftDelete()] if model.soft_delete else []
+        if model.multi_tenant:
+            if tenants is None:
+                from ..tenancy import TenantContext
+                tenants = TenantContext()
+            self.scopes.append(TenantScope(tenants, model.name))
         self._cache: dict = {}
 
     def _compile(self, filt, start):
@@ -85,11 +143,13 @@ class Where:
 
         ``filt`` is the caller's filter dict (checked against the model, values bound) or a
         ``Pred`` rendered here.  Empty text means "every row" (no scope applies, no filter)."""
+        scopes = self.active_scopes(include_deleted)
         if type(filt) is Pred:
             user, params = filt.sql, list(filt.params)
         else:
+            for s in self.scopes:
+                s.check(filt)
             user, params = self._compile(filt, start)
-        scopes = self.active_scopes(include_deleted)
         if not scopes:
             return user, params
         parts = [f"({user})"] if user else []
@@ -103,7 +163,7 @@ class Where:
         return " AND ".join(parts), params
 
     def active_scopes(self, include_deleted: bool = False) -> list:
-        return [s for s in self.scopes if not (include_deleted and s.lifted_by_include_deleted)]
+        return [s for s in self.scopes if s.applies(include_deleted)]
 
     def scope_params(self, include_deleted: bool = False) -> list:
         """The current values of the scopes' parameters (for a cached statement's text)."""

@@ -92,8 +92,6 @@ def test_pool_size_env(monkeypatch):
 
 def test_unbuilt_features_refuse_loudly():
     with pytest.raises(UnsupportedFeatureError):
-        DataFlow(":memory:", multi_tenant=True)
-    with pytest.raises(UnsupportedFeatureError):
         DataFlow("mongodb://h/db")
 
 
@@ -177,3 +175,11 @@ def test_default_in_memory_database_is_logged(monkeypatch, caplog):
         DataFlow(":memory:")
         DataFlow(testing=True)
     assert not [r for r in caplog.records if r.name == "dataflow"]
+
+
+def test_tenant_isolation_is_checked():
+    assert DataFlow(":memory:", multi_tenant=True).config.tenant_isolation == "predicate"
+    with pytest.raises(ConfigurationError, match="predicate"):
+        DataFlow(":memory:", tenant_isolation="schema")
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        DataFlow(":memory:", tenant_isolation="rls")
