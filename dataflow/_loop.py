@@ -10,6 +10,7 @@ installed unless DATAFLOW_NO_UVLOOP=1.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from concurrent.futures import Future
@@ -89,7 +90,9 @@ def run_sync(coro):
             except BaseException as exc:  # re-raised in the caller's thread
                 box["error"] = exc
 
-        t = threading.Thread(target=target, name="dataflow-sync-nested", daemon=True)
+        # the caller's context (its bound tenant, its transaction) goes with the call
+        t = threading.Thread(target=contextvars.copy_context().run, args=(target,), name="dataflow-sync-nested",
+                             daemon=True)
         t.start()
         t.join()
         if "error" in box:

@@ -50,6 +50,8 @@ def conflict_columns(table, conflict_on, label, mode=None) -> tuple:
         raise ValidationError(f"{label}: conflict_on must name at least one field")
     for c in cols:
         V.check_field(m, c, "conflict_on field")
+    if m.multi_tenant and cols != ["id"] and cols[:1] != ["tenant_id"]:
+        cols = ["tenant_id", *cols]       # a tenant model's unique keys hold per tenant
     if cols != ["id"] and not any(ix.unique and list(ix.fields) == cols for ix in m.indexes):
         raise ValidationError(
             f"{label}: conflict_on {cols} is not a unique key of {m.name}; declare it in "
@@ -59,7 +61,10 @@ def conflict_columns(table, conflict_on, label, mode=None) -> tuple:
 
 def check(table, label, *, conflict_resolution="error", conflict_on=None, batch_size=None, atomic=True,
           update_fields=None) -> BulkOptions:
-    """Validate the options of one bulk write; every refusal names the option and the fix."""
+    """Validate the options of one bulk write; every refusal names the option and the fix.
+    A tenant model needs a bound tenant (or ``db.all_tenants()``) before anything else."""
+    if table.model.multi_tenant and not table.db.tenant_context.is_all():
+        table.db.tenant_context.require(f"{label} ({table.model.name} is multi_tenant)")
     if conflict_resolution not in CONFLICT_MODES:
         raise ValidationError(f"{label}: conflict_resolution must be one of {CONFLICT_MODES}, "
                               f"got {conflict_resolution!r}")

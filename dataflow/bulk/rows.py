@@ -128,11 +128,13 @@ class RowPlan:
             # positional first (in their given order), then the defaulted rest in table order
             rest = tuple(n for n in self.names if n not in self.positional)
             self.names = self.positional + rest
-        managed = ["created_at", "updated_at"] + (["deleted_at"] if m.soft_delete else [])
+        # columns every row gets from DataFlow: the bound tenant, the timestamps
+        tenant = (table.tenant_for({}, self.label),) if m.multi_tenant else ()
+        managed = ["tenant_id"] * len(tenant) + ["created_at", "updated_at"] + (["deleted_at"] if m.soft_delete else [])
         self.all_names = self.names + tuple(managed)
         self.kinds = tuple(table.kind_of[n] for n in self.all_names)
         now = now or _dt.datetime.now(_UTC)
-        self.managed_tail = (now, now) + ((None,) if m.soft_delete else ())
+        self.managed_tail = tenant + (now, now) + ((None,) if m.soft_delete else ())
         self.parse = parse
         self.parsers = None
         if parse:

@@ -168,7 +168,10 @@ class Dialect:
         return sql
 
     def upsert(self, table: str, columns, conflict: list[str], update: list[str], rows: int = 1,
-               returning: bool = False) -> str:
+               returning: bool = False, guard: str | None = None) -> str:
+        """INSERT ... on a conflict with ``conflict`` update ``update`` (empty: skip the row).
+        ``guard``: a column whose existing value must equal the new row's for the update to
+        apply (``tenant_id``: an upsert never touches another tenant's row)."""
         raise NotImplementedError
 
     def limit_offset(self, limit, offset) -> str:

@@ -63,9 +63,15 @@ class MySQLDialect(Dialect):
         uniq = "UNIQUE " if ix.unique else ""
         return f"CREATE {uniq}INDEX IF NOT EXISTS {self.quote(ix.name)} ON {self.quote(table)} ({cols})"
 
-    def upsert(self, table, columns, conflict, update, rows=1, returning=False):
+    def upsert(self, table, columns, conflict, update, rows=1, returning=False, guard=None):
         sql = self.insert(table, columns, rows)
-        if update:
+        if update and guard:
+            # no WHERE on ON DUPLICATE KEY UPDATE: each column keeps its value unless the guard
+            # column (never itself updated) matches
+            g = self.quote(guard)
+            sets = ", ".join(f"{self.quote(c)} = IF({g} = VALUES({g}), VALUES({self.quote(c)}), {self.quote(c)})"
+                             for c in update)
+        elif update:
             sets = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in update)
         else:  # "skip": a no-op assignment keeps the existing row and reports 0 affected
             key = self.quote(conflict[0] if conflict else "id")

@@ -47,12 +47,14 @@ class SQLiteDialect(Dialect):
             return f'{self.quote("id")} INTEGER PRIMARY KEY'
         return f'{self.quote("id")} TEXT PRIMARY KEY NOT NULL'
 
-    def upsert(self, table, columns, conflict, update, rows=1, returning=False):
+    def upsert(self, table, columns, conflict, update, rows=1, returning=False, guard=None):
         sql = self.insert(table, columns, rows)
         target = ", ".join(self.quote(c) for c in conflict)
         if update:
             sets = ", ".join(f"{self.quote(c)} = excluded.{self.quote(c)}" for c in update)
             sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            if guard:
+                sql += f" WHERE {self.quote(guard)} = excluded.{self.quote(guard)}"
         else:  # an empty target skips a conflict on any unique key
             sql += f" ON CONFLICT ({target}) DO NOTHING" if target else " ON CONFLICT DO NOTHING"
         if returning:

@@ -27,6 +27,8 @@ class BulkStatements:
         target = ", ".join(q(c) for c in conflict)
         action = ("DO UPDATE SET " + ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in update)) if update \
             else "DO NOTHING"
+        if update and self.guard:
+            action += f" WHERE {self.qtable}.{q(self.guard)} = EXCLUDED.{q(self.guard)}"
         on_conflict = f"ON CONFLICT ({target})" if target else "ON CONFLICT"
         return (f"WITH ins AS (INSERT INTO {self.qtable} ({cols}) SELECT {cols} FROM {q(stage)} "
                 f"{on_conflict} {action} RETURNING (xmax = 0) AS fresh) "

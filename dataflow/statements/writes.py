@@ -5,6 +5,11 @@ from __future__ import annotations
 
 
 class Writes:
+    @property
+    def guard(self) -> str | None:
+        """Tenant models: an upsert updates a conflicting row only if it is the same tenant's."""
+        return "tenant_id" if self.model.multi_tenant else None
+
     def insert(self, names: tuple, rows: int = 1, returning: str | None = None) -> str:
         """INSERT of ``rows`` rows of ``names`` (cached per shape)."""
         key = ("insert", names, rows, returning)
@@ -25,7 +30,7 @@ class Writes:
         key = ("upsert", names, tuple(conflict), tuple(update), rows, return_created)
         sql = self._cache.get(key)
         if sql is None:
-            sql = self.d.upsert(self.model.table, names, conflict, update, rows)
+            sql = self.d.upsert(self.model.table, names, conflict, update, rows, guard=self.guard)
             if return_created:
                 sql += " RETURNING " + self.q("created_at")
             self._cache[key] = sql
