@@ -8,7 +8,10 @@ same key surfaces as a unique violation and is retried once as an update.  ``id`
 
 from __future__ import annotations
 
-from ..errors import UniqueViolationError, ValidationError
+import asyncio
+import random
+
+from ..errors import TransactionConflictError, UniqueViolationError, ValidationError
 from ..models import validate as V
 
 from ..models.managed import PROTECTED_FIELDS as PROTECTED
@@ -34,7 +37,11 @@ async def upsert(table, where: dict, create: dict | None, update: dict | None, w
     sql, params = table.st.lock_matching(filt)
     await table.ready()
     drv = table.db.driver
-    for attempt in (0, 1):
+    # A deadlock between two upserts' row/gap locks (InnoDB locks the gap where a missing key
+    # would go) aborts the whole transaction: retried here when the upsert is its own
+    # transaction, never inside the caller's (which the server has rolled back).
+    own = drv.current() is None
+    for attempt in range(4):
         try:
             async with drv.transaction():
                 rec = await drv.fetchrow(sql, params)
@@ -49,4 +56,8 @@ async def upsert(table, where: dict, create: dict | None, update: dict | None, w
         except UniqueViolationError:
             if attempt:
                 raise
+        except TransactionConflictError:
+            if not own or attempt == 3:
+                raise
+            await asyncio.sleep(0.005 * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")
