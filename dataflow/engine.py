@@ -72,6 +72,13 @@ class DataFlow:
             from .monitoring import Monitor, attach
             self.monitor = Monitor(self.config.slow_query_threshold)
             attach(self.driver, self.monitor)
+        if self.config.tenant_isolation == "rls":
+            # defence in depth under the tenant predicate: RLS policies on tenant tables, the
+            # tenant set per transaction by the driver, raw SQL on tenant tables vetted
+            self.dialect.tenant_rls = True
+            tc = self.tenant_context
+            self.driver.tenant_settings = lambda: (tc.current(), tc.is_all())
+            self.driver.raw_guard = self._check_raw_tenant
         if self.config.echo:
             from .monitoring import echo
             echo(self.driver)
@@ -314,8 +321,17 @@ class DataFlow:
         out["pool"] = self.pool_stats()
         return out
 
+    def _check_raw_tenant(self, sql: str) -> None:
+        from .drivers.hooks import named_tables
+
+        tenant_tables = {m.table: m.name for m in self._models.values() if m.multi_tenant}
+        hit = [tenant_tables[t] for t in named_tables(sql) if t in tenant_tables]
+        if hit and not self.tenant_context.is_all():
+            self.tenant_context.require(f"raw SQL on {', '.join(sorted(hit))}")
+
     async def execute_raw(self, sql: str, *params):
         """Run raw SQL with bind parameters; returns rows for queries, else the row count."""
+        self.driver.check_raw(sql)
         from .drivers.hooks import written_tables
 
         head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""

@@ -49,6 +49,30 @@ class PostgreSQLDialect(Dialect):
             sql += " RETURNING *, (xmax = 0) AS __inserted"
         return sql
 
+    # -- row-level security for tenant tables (tenant_isolation="rls") ---------------------------
+    #: set on a DataFlow's dialect when it isolates tenants with RLS too
+    tenant_rls = False
+    #: run after every BEGIN: the settings the policy reads, transaction-local (is_local=true),
+    #: so nothing survives on a pooled connection or through PgBouncer transaction pooling
+    tenant_settings_sql = ("SELECT set_config('dataflow.tenant_id', $1, true), "
+                           "set_config('dataflow.all_tenants', $2, true)")
+
+    def rls_sql(self, table: str) -> list[str]:
+        """Enable and FORCE row-level security (the table owner is confined too) with one policy
+        on the transaction's tenant setting; a missing setting matches nothing."""
+        q, t = self.quote, self.quote(table)
+        cond = ("current_setting('dataflow.all_tenants', true) = 'on' OR "
+                f"{q('tenant_id')} = current_setting('dataflow.tenant_id', true)")
+        return [f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY", f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
+                f"DROP POLICY IF EXISTS {q('dataflow_tenant')} ON {t}",
+                f"CREATE POLICY {q('dataflow_tenant')} ON {t} USING ({cond}) WITH CHECK ({cond})"]
+
+    def create_table(self, model) -> list[str]:
+        stmts = super().create_table(model)
+        if self.tenant_rls and model.multi_tenant:
+            stmts += self.rls_sql(model.table)
+        return stmts
+
     # -- migrations and discovery --------------------------------------------------------------
     migration_lock_mode = "advisory"
     #: a short wait for DDL locks: a migration never queues behind a long transaction while

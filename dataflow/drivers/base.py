@@ -306,14 +306,17 @@ class Transaction:
     async def execute(self, sql: str, *params) -> int:
         """Run a statement with bind parameters in this transaction; returns the row count."""
         self._need_active("execute")
+        self.driver.check_raw(sql)
         return await self.driver._observed(self.conn.execute, sql, params, written_tables(sql), self.conn)
 
     async def fetch(self, sql: str, *params) -> list:
         self._need_active("fetch")
+        self.driver.check_raw(sql)
         return await self.driver._observed(self.conn.fetch, sql, params, written_tables(sql), self.conn)
 
     async def fetchrow(self, sql: str, *params):
         self._need_active("fetch")
+        self.driver.check_raw(sql)
         return await self.driver._observed(self.conn.fetchrow, sql, params, written_tables(sql), self.conn)
 
     async def fetchval(self, sql: str, *params):
@@ -395,6 +398,14 @@ class Driver:
         self.hooks = Hooks()
         #: True while any hook is registered (one attribute test per statement otherwise)
         self.observed = False
+
+    #: set by the engine when raw SQL must be vetted (tenant_isolation="rls": a raw statement on a
+    #: tenant table needs a bound tenant); ``fn(sql)`` raises to refuse
+    raw_guard = None
+
+    def check_raw(self, sql: str) -> None:
+        if self.raw_guard is not None:
+            self.raw_guard(sql)
 
     def add_hook(self, kind: str, fn):
         """Register ``fn`` as an ``on_statement`` or ``after_commit`` hook; returns a callable

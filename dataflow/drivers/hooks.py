@@ -35,6 +35,11 @@ def written_tables(sql: str) -> frozenset:
     return frozenset(names) if names else frozenset(("*",))
 
 
+def named_tables(sql: str) -> frozenset:
+    """Every table a statement's text names (read or written), as far as its text shows."""
+    return frozenset(m.group(1).split(".")[-1].strip('`"') for m in _TABLES.finditer(sql))
+
+
 class Hooks:
     """The hook lists of one driver (one DataFlow)."""
 

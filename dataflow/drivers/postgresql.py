@@ -160,6 +160,8 @@ class PostgreSQLDriver(Driver):
         #: ``async f(connection)`` run on every new pooled connection, in order (e.g. codecs
         #: such as pgvector's); add to it, then ``await pool.expire_connections()`` to renew.
         self.connection_setup: list = []
+        #: tenant_isolation="rls": () -> (bound tenant or None, all_tenants), read at every BEGIN
+        self.tenant_settings = None
         self.pool_size: int | None = config.pool_size
         #: True once pool_size holds the size derived from the server (or given)
         self._sized = False
@@ -283,18 +285,24 @@ class PostgreSQLDriver(Driver):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetch(sql, params)
+        if self.tenant_settings is not None:
+            return await self._in_transaction("fetch", sql, params)
         return await self._pooled("fetch", sql, params, False)
 
     async def _fetchrow(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.fetchrow(sql, params)
+        if self.tenant_settings is not None:
+            return await self._in_transaction("fetchrow", sql, params)
         return await self._pooled("fetchrow", sql, params, False)
 
     async def _execute(self, sql, params=()):
         tx = self._tx.get()
         if tx is not None:
             return await tx.execute(sql, params)
+        if self.tenant_settings is not None:
+            return await self._in_transaction("execute", sql, params)
         return _rowcount(await self._pooled("execute", sql, params, True))
 
     async def _executemany(self, sql, rows):
@@ -305,7 +313,15 @@ class PostgreSQLDriver(Driver):
         tx = self._tx.get()
         if tx is not None:
             return await tx.insert(sql, params)
+        if self.tenant_settings is not None:
+            return await self._in_transaction("insert", sql, params)
         return await self._pooled("fetchval", sql, params, True)
+
+    async def _in_transaction(self, how, sql, params):
+        """tenant_isolation="rls": a statement outside a transaction still runs in one, so the
+        tenant settings (transaction-local by design) are in force for it."""
+        async with self.transaction() as conn:
+            return await getattr(conn, how)(sql, params)
 
     # -- transactions ----------------------------------------------------------------------------
     async def _begin(self, isolation) -> _PgConn:
@@ -315,6 +331,10 @@ class PostgreSQLDriver(Driver):
             con = await self._acquire(p)
             try:
                 await con.execute(begin)
+                if self.tenant_settings is not None:
+                    # tenant_isolation="rls": the policies read these, for this transaction only
+                    tenant, everyone = self.tenant_settings()
+                    await con.execute(self.dialect.tenant_settings_sql, tenant or "", "on" if everyone else "off")
             except BaseException as exc:
                 if isinstance(exc, Exception) and _is_conn_error(exc):
                     _drop(con)
