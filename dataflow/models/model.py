@@ -143,7 +143,7 @@ def build_model(cls: type) -> ModelInfo:
     ordered = {"id": idf, **fields}
     if tenant:
         ordered["tenant_id"] = FieldInfo(name="tenant_id", kind=K.STR, nullable=False, max_length=128,
-                                         index=True, managed=True)
+                                         managed=True)
     ordered["created_at"] = managed_field("created_at")
     ordered["updated_at"] = managed_field("updated_at")
     soft = bool(opts.get("soft_delete"))
@@ -193,6 +193,9 @@ def _indexes(model, table, opts, fields, tenant=False) -> list[IndexInfo]:
         seen.add((fnames, unique))
         out.append(IndexInfo(iname, fnames, unique))
 
+    if tenant:
+        # every statement filters on the tenant and lists order by id: one index serves both
+        add(["tenant_id", "id"], False)
     for f in fields.values():
         if f.unique:
             add([f.name], True)

@@ -30,13 +30,15 @@ class Reads:
             if sql is None:
                 sql = self._cache["read"] = f"SELECT {self.select_list} FROM {self.qtable}{self.by_id(None)[0]}"
             return sql, [idv]
-        active = self.active_scopes(include_deleted)
-        key = ("read", *map(id, active))
-        sql = self._cache.get(key)
+        active = tuple(s for s in self.scopes if s.applies(include_deleted))
+        sql = self._cache.get(active)
         if sql is None:
             where, _ = self.by_id(None, 1, include_deleted)
-            sql = self._cache[key] = f"SELECT {self.select_list} FROM {self.qtable}{where}"
-        return sql, [idv, *(v for s in active for v in s.params())]
+            sql = self._cache[active] = f"SELECT {self.select_list} FROM {self.qtable}{where}"
+        params = [idv]
+        for s in active:
+            params += s.params()
+        return sql, params
 
     def lock_matching(self, filt) -> tuple[str, list]:
         """The ids matching ``filt``, locked for the transaction (the single-row upsert)."""

@@ -69,20 +69,26 @@ class TenantScope(Scope):
     nothing, so it is a bug worth reporting, not a query to run)."""
 
     def __init__(self, tenants, model_name: str):
+        from ..tenancy import ALL
         self.tenants = tenants
+        self._get = tenants._var.get         # the hot path: one context-variable read
+        self._all = ALL
         self.what = f"{model_name} (multi_tenant)"
 
     def applies(self, include_deleted):
-        if self.tenants.is_all():
-            return False
-        self.tenants.require(self.what)
-        return True
+        v = self._get()
+        if v is None:
+            self.tenants.require(self.what)   # raises TenantRequiredError
+        return v is not self._all
 
     def sql(self, st, start):
         return st.q("tenant_id") + " = " + st.d.placeholder(start)
 
     def params(self):
-        return (self.tenants.require(self.what),)
+        v = self._get()
+        if v is None or v is self._all:
+            self.tenants.require(self.what)
+        return (v,)
 
     def check(self, filt) -> None:
         if not filt:
