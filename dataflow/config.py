@@ -49,7 +49,7 @@ COMPAT_KWARGS = frozenset({
 })
 
 #: Its names for options that exist here under another name: honoured, not warned about.
-COMPAT_ALIASES = {"pool_max_overflow": "max_overflow"}
+COMPAT_ALIASES = {"pool_max_overflow": "max_overflow", "cache_max_size": "cache_max_entries"}
 
 #: Accepted and kept for a later version, but with no effect yet: the warning says so.
 NOT_YET_USED = {"read_url": "reads go to the primary database (read replicas are not built yet)",
@@ -188,6 +188,9 @@ class Config:
     tenant_isolation: str = "predicate"
     cache_enabled: bool = False
     cache_ttl: float = 300
+    #: bounds of the in-process cache (entries; estimated bytes)
+    cache_max_entries: int = 10_000
+    cache_max_bytes: int = 64 * 1024 * 1024
     redis_url: str | None = None
     monitoring: bool = False
     slow_query_threshold: float = 1.0
@@ -205,7 +208,7 @@ class Config:
 
 _KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_timeout", "echo",
           "auto_migrate", "existing_schema_mode", "migration_lock_timeout", "multi_tenant",
-          "tenant_isolation", "cache_enabled", "cache_ttl", "redis_url", "monitoring", "slow_query_threshold", "testing",
+          "tenant_isolation", "cache_enabled", "cache_ttl", "cache_max_entries", "cache_max_bytes", "redis_url", "monitoring", "slow_query_threshold", "testing",
           "adapter", "name")
 
 
@@ -256,6 +259,10 @@ def build_config(database_url, *, adapter_url: str | None = None, compat: dict, 
         v = opts.get(key)
         if v is not None and (type(v) not in (int, float) or v < 0):
             raise ConfigurationError(f"{key} must be a non-negative number of seconds, got {v!r}")
+    for key in ("cache_max_entries", "cache_max_bytes"):
+        v = opts.get(key)
+        if v is not None and (type(v) is not int or v < 1):
+            raise ConfigurationError(f"{key} must be a positive int, got {v!r}")
     iso = opts.get("tenant_isolation")
     if iso is not None and iso not in ("predicate", "rls"):
         raise ConfigurationError(f"tenant_isolation must be 'predicate' or 'rls', got {iso!r}")

@@ -32,11 +32,9 @@ class DataFlow:
     def __init__(self, database_url: str | None = None, *, pool_size=None, max_overflow=None,
                  pool_recycle=3600, pool_timeout=30, echo=False, auto_migrate=True,
                  existing_schema_mode=False, migration_lock_timeout=30, multi_tenant=False,
-                 tenant_isolation="predicate", cache_enabled=False, cache_ttl=300, redis_url=None,
-                 monitoring=False, slow_query_threshold=1.0, testing=False, adapter=None, name=None, **compat):
-        if cache_enabled:
-            from .errors import UnsupportedFeatureError
-            raise UnsupportedFeatureError("cache_enabled=True is not available in this version")
+                 tenant_isolation="predicate", cache_enabled=False, cache_ttl=300, cache_max_entries=None,
+                 cache_max_bytes=None, redis_url=None, monitoring=False, slow_query_threshold=1.0, testing=False,
+                 adapter=None, name=None, **compat):
         adapter_url = getattr(adapter, "database_url", None) if adapter is not None else None
         if adapter is not None and adapter_url is None:
             raise ConfigurationError(f"adapter {type(adapter).__name__} has no database_url")
@@ -46,7 +44,8 @@ class DataFlow:
             auto_migrate=auto_migrate, existing_schema_mode=existing_schema_mode,
             migration_lock_timeout=migration_lock_timeout, multi_tenant=multi_tenant,
             tenant_isolation=tenant_isolation,
-            cache_enabled=cache_enabled, cache_ttl=cache_ttl, redis_url=redis_url, monitoring=monitoring,
+            cache_enabled=cache_enabled, cache_ttl=cache_ttl, cache_max_entries=cache_max_entries,
+            cache_max_bytes=cache_max_bytes, redis_url=redis_url, monitoring=monitoring,
             slow_query_threshold=slow_query_threshold, testing=testing, name=name)
         self.adapter = adapter
         self.name = claim_name(self.config.name, self, explicit=name is not None)
@@ -72,6 +71,13 @@ class DataFlow:
             from .monitoring import Monitor, attach
             self.monitor = Monitor(self.config.slow_query_threshold)
             attach(self.driver, self.monitor)
+        #: the query cache (dataflow.cache), None unless cache_enabled=True; every committed write
+        #: bumps the generation of the tables it wrote before the write call returns
+        self.cache = None
+        if self.config.cache_enabled:
+            from .cache import make_cache
+            self.cache = make_cache(self.config)
+            self.driver.add_hook("after_commit", self.cache.invalidate)
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the
             # tenant set per transaction by the driver, raw SQL on tenant tables vetted
@@ -310,6 +316,21 @@ class DataFlow:
         ``fn`` may be a coroutine function; it runs before the write call returns.  Returns a
         callable that removes the hook."""
         return self.driver.add_hook("after_commit", fn)
+
+    def cache_stats(self) -> dict:
+        """Hits, misses, invalidations, stores, fenced (reads that saw a write commit meanwhile and
+        did not store), errors (Redis unreachable), entries and bytes; ``{"enabled": False}`` off."""
+        if self.cache is None:
+            return {"enabled": False}
+        return {"enabled": True, **self.cache.snapshot()}
+
+    async def cache_clear_async(self, model=None) -> None:
+        if self.cache is not None:
+            await self.cache.clear(None if model is None else self._table(model).model.table)
+
+    def cache_clear(self, model=None) -> None:
+        """Drop the cached results of ``model`` (all models when None)."""
+        run_sync(self.cache_clear_async(model))
 
     def metrics(self) -> dict:
         """Per-model query counts and latency histograms, the slow-query log and pool stats.

@@ -22,11 +22,11 @@ class Express:
     async def create(self, model, data: dict) -> dict:
         return await self._t(model).create(data)
 
-    async def read(self, model, id, include_deleted: bool = False) -> dict | None:
-        return await self._t(model).read(id, include_deleted)
+    async def read(self, model, id, include_deleted: bool = False, cache: bool = True) -> dict | None:
+        return await self._t(model).read(id, include_deleted, cache=cache)
 
-    async def find_one(self, model, filter: dict) -> dict | None:
-        return await self._t(model).find_one(filter)
+    async def find_one(self, model, filter: dict, include_deleted: bool = False, cache: bool = True) -> dict | None:
+        return await self._t(model).find_one(filter, include_deleted, cache=cache)
 
     async def update(self, model, id, fields: dict) -> dict | None:
         row, _ = await self._t(model).update(id, fields)
@@ -36,11 +36,12 @@ class Express:
         return bool(await self._t(model).delete(id))
 
     async def list(self, model, filter: dict | None = None, limit: int = 100, offset: int = 0,
-                   order_by=None, fields=None, include_deleted: bool = False) -> list[dict]:
-        return await self._t(model).list(filter, limit, offset, order_by, None, fields, include_deleted)
+                   order_by=None, fields=None, include_deleted: bool = False, cache: bool = True) -> list[dict]:
+        return await self._t(model).list(filter, limit, offset, order_by, None, fields, include_deleted, cache=cache)
 
-    async def count(self, model, filter: dict | None = None) -> int:
-        return await self._t(model).count(filter)
+    async def count(self, model, filter: dict | None = None, include_deleted: bool = False,
+                    cache: bool = True) -> int:
+        return await self._t(model).count(filter, include_deleted, cache=cache)
 
     async def upsert(self, model, data: dict, conflict_on=None) -> dict:
         t = self._t(model)

@@ -26,8 +26,8 @@ class Store(Protocol):
     async def create(self, data: dict, where: str | None = None) -> dict:
         """Insert one record (flat fields); the stored row with ``id`` and timestamps."""
 
-    async def read(self, id, include_deleted: bool = False) -> dict | None:
-        """The row with ``id``, or None."""
+    async def read(self, id, include_deleted: bool = False, cache: bool = True) -> dict | None:
+        """The row with ``id``, or None (``cache=False``: never from the query cache)."""
 
     async def update(self, id, fields: dict, where: str | None = None) -> tuple[dict | None, int]:
         """Change ``fields`` of row ``id``: (row after the update or None, rows affected)."""
@@ -42,13 +42,13 @@ class Store(Protocol):
 
     # -- queries ---------------------------------------------------------------------------------
     async def list(self, filt=None, limit=100, offset=0, order_by=None, sort=None, fields=None,
-                   include_deleted: bool = False) -> list[dict]:
+                   include_deleted: bool = False, cache: bool = True) -> list[dict]:
         """Rows matching ``filt``, ordered (default by id), paged, optionally projected."""
 
-    async def count(self, filt=None, include_deleted: bool = False) -> int:
+    async def count(self, filt=None, include_deleted: bool = False, cache: bool = True) -> int:
         """How many rows match ``filt``."""
 
-    async def find_one(self, filt, include_deleted: bool = False) -> dict | None:
+    async def find_one(self, filt, include_deleted: bool = False, cache: bool = True) -> dict | None:
         """The first row (by id) matching ``filt``, or None."""
 
     # -- bulk and ETL ----------------------------------------------------------------------------

@@ -72,14 +72,15 @@ class CreateNode(ModelNode):
 
 class ReadNode(ModelNode):
     operation = "Read"
-    allowed = ("id", "record_id", "filter", "raise_on_not_found", "include_deleted")
+    allowed = ("id", "record_id", "filter", "raise_on_not_found", "include_deleted", "cache")
 
     async def run(self, ctx, **params):
         p = self._common(params)
         raise_nf = p.pop("raise_on_not_found", True)
         include_deleted = p.pop("include_deleted", False)
+        cache = p.pop("cache", True)
         id_ = _pick_id(self, p)
-        row = await self.table.read(id_, include_deleted)
+        row = await self.table.read(id_, include_deleted, cache=cache)
         if row is None:
             if raise_nf:
                 raise NotFoundError(f"{self.table.model.name} with id {id_!r} not found ({self.where})")
@@ -116,27 +117,29 @@ class DeleteNode(ModelNode):
 
 class ListNode(ModelNode):
     operation = "List"
-    allowed = ("filter", "limit", "offset", "order_by", "sort", "fields", "include_deleted", "count_only")
+    allowed = ("filter", "limit", "offset", "order_by", "sort", "fields", "include_deleted", "count_only", "cache")
 
     async def run(self, ctx, **params):
         p = self._common(params)
         t = self.table
+        cache = p.get("cache", True)
         if p.get("count_only"):
-            return {"count": await t.count(p.get("filter"), p.get("include_deleted", False))}
+            return {"count": await t.count(p.get("filter"), p.get("include_deleted", False), cache=cache)}
         limit = p.get("limit", 10)
         offset = p.get("offset", 0)
         rows = await t.list(p.get("filter"), limit, offset, p.get("order_by"), p.get("sort"),
-                            p.get("fields"), p.get("include_deleted", False))
+                            p.get("fields"), p.get("include_deleted", False), cache=cache)
         return {"records": rows, "count": len(rows), "limit": limit, "offset": offset}
 
 
 class CountNode(ModelNode):
     operation = "Count"
-    allowed = ("filter", "include_deleted")
+    allowed = ("filter", "include_deleted", "cache")
 
     async def run(self, ctx, **params):
         p = self._common(params)
-        return {"count": await self.table.count(p.get("filter"), p.get("include_deleted", False))}
+        return {"count": await self.table.count(p.get("filter"), p.get("include_deleted", False),
+                                                cache=p.get("cache", True))}
 
 
 class UpsertNode(ModelNode):

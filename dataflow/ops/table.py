@@ -10,6 +10,7 @@ every predicate through its one ``where``); values travel as parameters coerced 
 from __future__ import annotations
 
 import uuid as _uuid
+from copy import deepcopy as _deepcopy
 
 from .. import _native
 from ..errors import UnsupportedFeatureError, ValidationError
@@ -42,6 +43,7 @@ class Table:
         #: what this model's writes report to the driver's after_commit hook
         self.writes = frozenset((model.table,))
         self._decode_all = self._decoder(model.columns)
+        self._json_cols = tuple(n for n, f in model.fields.items() if f.kind in (K.JSON, K.VECTOR))
 
     # -- helpers -------------------------------------------------------------------------------
     def _decoder(self, names):
@@ -144,13 +146,35 @@ class Table:
         return {c: row.get(c) for c in self.columns}
 
     # -- read ----------------------------------------------------------------------------------
-    async def read(self, id, include_deleted=False) -> dict | None:
+    async def read(self, id, include_deleted=False, cache=True) -> dict | None:
         await self.ready()
         sql, params = self.st.read_by_id(self.coerce_id(id), include_deleted)
+        if cache and self.db.cache is not None and self.db.driver.current() is None:
+            return await self.db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
+                                             self._copy_row)
+        return await self._read(sql, params)
+
+    async def _read(self, sql, params):
         rec = await self.db.driver.fetchrow(sql, params)
         if rec is None:
             return None
         return self._decode_all((rec,))[0]
+
+    def _copy_row(self, row):
+        """A cached row handed out: a copy (callers may change what they get), with JSON values
+        copied deeply since they are mutable too."""
+        if not self._json_cols:
+            return dict(row)
+        out = dict(row)
+        for k in self._json_cols:
+            v = out.get(k)
+            if isinstance(v, (list, dict)):
+                out[k] = _deepcopy(v)
+        return out
+
+    def _copy_rows(self, rows):
+        cp = self._copy_row
+        return [cp(r) for r in rows]
 
     # -- update --------------------------------------------------------------------------------
     async def update(self, id, fields, where=None) -> tuple[dict | None, int]:
@@ -208,23 +232,34 @@ class Table:
         return sql, params, names
 
     async def list(self, filt=None, limit=100, offset=0, order_by=None, sort=None, fields=None,
-                   include_deleted=False) -> list[dict]:
+                   include_deleted=False, cache=True) -> list[dict]:
         sql, params, names = self.select_sql(filt, limit, offset, order_by, sort, fields, include_deleted)
         await self.ready()
+        if cache and self.db.cache is not None and self.db.driver.current() is None:
+            return await self.db.cache.fetch(self.model.table, sql, params,
+                                             lambda: self._list(sql, params, names), self._copy_rows)
+        return await self._list(sql, params, names)
+
+    async def _list(self, sql, params, names):
         rows = await self.db.driver.fetch(sql, params)
         if names is self.columns:
             return self._decode_all(rows)
         kinds = tuple(self.kind_of[n] for n in names)
         return _params.decode_rows(rows, names, kinds, self.code)
 
-    async def count(self, filt=None, include_deleted=False) -> int:
+    async def count(self, filt=None, include_deleted=False, cache=True) -> int:
         sql, params = self.st.count(filt, include_deleted)
         await self.ready()
+        if cache and self.db.cache is not None and self.db.driver.current() is None:
+            return await self.db.cache.fetch(self.model.table, sql, params, lambda: self._count(sql, params), int)
+        return await self._count(sql, params)
+
+    async def _count(self, sql, params):
         rec = await self.db.driver.fetchrow(sql, params)
         return int(rec[0])
 
-    async def find_one(self, filt, include_deleted=False) -> dict | None:
-        rows = await self.list(filt, limit=1, include_deleted=include_deleted)
+    async def find_one(self, filt, include_deleted=False, cache=True) -> dict | None:
+        rows = await self.list(filt, limit=1, include_deleted=include_deleted, cache=cache)
         return rows[0] if rows else None
 
     # -- upsert, bulk, ETL, vectors: the rest of the store protocol ------------------------------
