@@ -382,6 +382,8 @@ class DataFlow:
         run_sync(test_reset(self))
 
     async def close_async(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
         await self.driver.close()
         from .nodes.registry import unregister_owner
         unregister_owner(self.name)

@@ -18,9 +18,23 @@ from __future__ import annotations
 from .local import LocalCache
 
 
+def cache_identity(url) -> str:
+    """Which database a cache's keys belong to: server, port and database name; for SQLite the
+    host and the absolute file path (a file is local to its machine); an in-memory database is
+    private to its instance, so it gets a random identity (two never share entries)."""
+    if url.path is not None:
+        if url.path == ":memory:":
+            import uuid
+            return f"sqlite-memory:{uuid.uuid4().hex}"
+        import os
+        import socket
+        return f"sqlite:{socket.gethostname()}:{os.path.abspath(url.path)}"
+    return url.identity()
+
+
 def make_cache(config):
     """The cache for a DataFlow's config: shared through Redis when ``redis_url`` is set."""
-    identity = config.url.identity()
+    identity = cache_identity(config.url)
     if config.redis_url:
         from .shared import SharedCache
         return SharedCache(config.redis_url, identity, ttl=config.cache_ttl,
