@@ -60,13 +60,16 @@ class LoadContext:
         if given is None:
             return [(self.update_cols, range(start, start + len(vals)), vals)]
         names = self.plan.all_names
-        keys = [names.index(k) for k in self.conflict_on] if all(k in names for k in self.conflict_on) else None
-
-        def key_of(i):
-            k = tuple(vals[i][j] for j in keys)
-            return None if None in k else k
+        keys = None
+        if self.conflict_on and all(k in names for k in self.conflict_on):
+            at = [names.index(k) for k in self.conflict_on]
+            if len(at) == 1:
+                j = at[0]
+                keys = [r[j] for r in vals]     # None (NULL) never conflicts: sections skips it
+            else:
+                keys = [None if None in k else k for k in (tuple(r[j] for j in at) for r in vals)]
         return [(self.update_for(g), [start + i for i in pos], [vals[i] for i in pos])
-                for g, pos in sections(given, key_of if keys else None)]
+                for g, pos in sections(given, keys)]
 
     async def batches(self):
         """-> (start, items | None, cols | None, n), ``batch_size`` at a time: source items (after

@@ -125,9 +125,12 @@ async def _load(ctx, drv, batches, types, base):
         if tags is not None and len(tags.seen) > 1:
             # One merge per field set: a key staged under two sets would be updated twice
             # without the 21000 a single merge raises, so look for it first.
-            dup = await _repeated_key(ctx, drv, stage, None, base, None)
-            if dup is not None:
-                raise dup
+            keys = ctx.conflict_on
+            if all(k in plan.all_names for k in keys) and \
+                    (await drv.fetchrow(st.stage_key_repeats(stage, keys)))[0]:
+                dup = await _repeated_key(ctx, drv, stage, None, base, None)
+                if dup is not None:
+                    raise dup
             merges = [(ctx.update_for(tags.given(t)), t) for t in sorted(tags.seen)]
         elif tags is not None:
             merges = [(ctx.update_for(tags.given(t)), None) for t in tags.seen]

@@ -134,6 +134,7 @@ class RowPlan:
         #: items may each give fewer (``item_given``)
         self.given = self.positional if self.tuples else self.names
         self.per_item = not self.tuples
+        self._given_cache: dict = {}
         managed = ["created_at", "updated_at"] + (["deleted_at"] if m.soft_delete else [])
         self.all_names = self.names + tuple(managed)
         self.kinds = tuple(table.kind_of[n] for n in self.all_names)
@@ -324,8 +325,19 @@ class RowPlan:
                 return None
         except TypeError:   # an item without a length: the build refuses it
             return None
-        names, full = self.names, self.given
-        return [full if type(r) is not dict or len(r) >= n else tuple(c for c in names if c in r) for r in items]
+        full, canon = self.given, self._given_of
+        return [full if type(r) is not dict or len(r) >= n else canon(tuple(r)) for r in items]
+
+    def _given_of(self, keys: tuple) -> tuple:
+        """A dict item's keys (in its own order) -> the fields it gives, in plan order (cached:
+        records come in few shapes)."""
+        cache = self._given_cache
+        g = cache.get(keys)
+        if g is None:
+            g = tuple(c for c in self.names if c in set(keys))
+            if len(cache) < 4096:
+                cache[keys] = g
+        return g
 
     def _slow(self, rec, index):
         if not isinstance(rec, dict):
@@ -471,10 +483,10 @@ def _tagged(rows, tag, offset):
     return [r + (tag[offset + i],) for i, r in enumerate(rows)]
 
 
-def sections(given, key_of=None) -> list:
+def sections(given, keys=None) -> list:
     """The positions of a batch by the field set their items give (``RowPlan.item_given``) ->
     ``[(given, [positions])]``, one upsert statement shape each, in order of first appearance.
-    When a conflict key (``key_of(i)``: a hashable key, or None for one that cannot conflict)
+    When a conflict key (``keys[i]``: a hashable key, or None for one that cannot conflict)
     occurs under two field sets, grouping would reorder the writes to that row, so the batch is
     cut into consecutive runs instead: the source order holds."""
     groups: dict = {}
@@ -484,15 +496,16 @@ def sections(given, key_of=None) -> list:
             groups[g] = [i]
         else:
             pos.append(i)
-    if len(groups) == 1 or key_of is None:
+    if len(groups) == 1 or keys is None:
         return list(groups.items())
-    owner: dict = {}
+    seen: set = set()
     try:
-        for g, pos in groups.items():
-            for i in pos:
-                k = key_of(i)
-                if k is not None and owner.setdefault(k, g) != g:
-                    return _runs(given)
+        for pos in groups.values():
+            mine = {keys[i] for i in pos}
+            mine.discard(None)
+            if not seen.isdisjoint(mine):
+                return _runs(given)
+            seen |= mine
     except TypeError:   # an unhashable key value: keep the source order
         return _runs(given)
     return list(groups.items())

@@ -58,16 +58,12 @@ def prepare(table, records, label, now=None, opts=None):
             given = full if len(rec) >= len(full) else tuple(n for n in full if n in rec)
         shapes.append((names, given))
         rows.append(row)
-    key_of = None
+    keys = None
     if update:
         conflict = opts.conflict
-
-        def key_of(i):
-            row = rows[i]
-            k = tuple(row.get(c) for c in conflict)
-            return None if None in k else k
+        keys = [None if None in k else k for k in (tuple(row.get(c) for c in conflict) for row in rows)]
     return [(names, given, [(i, [rows[i][n] for n in names]) for i in pos])
-            for (names, given), pos in sections(shapes, key_of)]
+            for (names, given), pos in sections(shapes, keys)]
 
 
 def _coerce(table, names, items, label):

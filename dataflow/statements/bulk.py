@@ -40,6 +40,15 @@ class BulkStatements:
     def stage_drop(self, stage: str) -> str:
         return f"DROP TABLE IF EXISTS {self.q(stage)}"
 
+    def stage_key_repeats(self, stage: str, keys: list) -> str:
+        """One row, one bool: does a non-NULL key occur twice among the staged rows?  (A hash
+        aggregate: cheaper than ``stage_repeated_key``'s ordering, which then names the row.)"""
+        q = self.q
+        kcols = ", ".join(q(k) for k in keys)
+        not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
+        return (f"SELECT EXISTS (SELECT 1 FROM {q(stage)} WHERE {not_null} GROUP BY {kcols} "
+                f"HAVING count(*) > 1)")
+
     def stage_repeated_key(self, stage: str, keys: list) -> str:
         """The first staged row (0-based load position, ctid order) whose non-NULL key an earlier
         row already has: (key values..., first position, repeated position), or no row."""
