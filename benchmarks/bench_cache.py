@@ -73,7 +73,7 @@ async def _bench(calls, repeats):
         # against a raw GET of the same bytes
         import redis.asyncio as aredis
 
-        from dataflow.cache import codec
+        import dataflow.cache.codec as codec
         raw = aredis.Redis.from_url(REDIS_URL)
         payload = codec.dumps(await q_read())
         await raw.set("bench:cache:payload", payload)

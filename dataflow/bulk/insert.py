@@ -36,23 +36,32 @@ def _coerce_error(plan, exc):
     return BulkLoadError(f"{plan.label} {exc}", failed_index=ri, cause=exc)
 
 
-def statements(ctx):
-    """-> sql_for(k): the INSERT (or upsert) of k rows for this load."""
+def statements(ctx, update=None):
+    """-> sql_for(k): the INSERT (or upsert) of k rows for this load; ``update``: the columns an
+    ``update`` sets on an existing row (default: those of items giving every field)."""
     st, names = ctx.table.st, tuple(ctx.plan.all_names)
     if ctx.conflict == "error":
         return lambda k: st.insert(names, k)
-    upd = ctx.update_cols if ctx.conflict == "update" else []
+    upd = (ctx.update_cols if update is None else update) if ctx.conflict == "update" else []
     return lambda k: st.upsert(names, ctx.conflict_on, upd, k)
 
 
-async def locate(drv, sql1, rows, start, plan, exc):
+def parts(ctx, start, items, vals) -> list:
+    """A coerced batch -> ``[(sql_for, source indices, rows)]``: one statement shape per field set
+    its items give (``LoadContext.split``); a single part, the whole batch, as a rule."""
+    return [(statements(ctx, upd), idx, rows) for upd, idx, rows in ctx.split(start, items, vals)]
+
+
+async def locate(drv, batch_parts, plan, exc):
     """Replay a failed batch row by row (its savepoint was rolled back) to find the bad row."""
-    for i, r in enumerate(rows):
-        try:
-            await drv.execute(sql1, r)
-        except DataFlowError as row_exc:
-            return BulkLoadError(f"{plan.label} row {start + i}: {row_exc}", failed_index=start + i,
-                                 cause=row_exc)
+    for sql_for, idx, rows in batch_parts:
+        sql1 = sql_for(1)
+        for i, r in zip(idx, rows):
+            try:
+                await drv.execute(sql1, r)
+            except DataFlowError as row_exc:
+                return BulkLoadError(f"{plan.label} row {i}: {row_exc}", failed_index=i, cause=row_exc)
+    start = min(idx[0] for _, idx, rows in batch_parts if rows)
     return BulkLoadError(f"{plan.label}: batch starting at row {start} failed: {exc}", failed_index=start,
                          cause=exc)
 
@@ -63,16 +72,25 @@ async def count_rows(drv, table):
     return int(row[0])
 
 
-async def _write(drv, sql1, vals, start, plan, writes, on_release=None):
-    """One batch in one worker-thread hop; a failure names its exact row (no replay needed)."""
-    try:
-        return await drv.insert_rows(sql1, vals, start, on_release, writes=writes)
-    except DataFlowError as exc:
-        ri = getattr(exc, "row_index", None)
-        if ri is None:
-            raise BulkLoadError(f"{plan.label}: batch starting at row {start} failed: {exc}",
-                                failed_index=start, cause=exc) from exc
-        raise BulkLoadError(f"{plan.label} row {ri}: {exc}", failed_index=ri, cause=exc) from exc
+async def _write(drv, batch_parts, plan, writes, on_release=None):
+    """One batch, each part in one worker-thread hop; a failure names its exact row (no replay
+    needed).  ``on_release`` goes with the first part: the next batch may be coerced from then."""
+    changes = 0
+    for sql_for, idx, vals in batch_parts:
+        contiguous = type(idx) is range
+        try:
+            changes += await drv.insert_rows(sql_for(1), vals, idx.start if contiguous else 0, on_release,
+                                             writes=writes)
+        except DataFlowError as exc:
+            ri = getattr(exc, "row_index", None)
+            if ri is None:
+                start = idx[0] if len(idx) else 0
+                raise BulkLoadError(f"{plan.label}: batch starting at row {start} failed: {exc}",
+                                    failed_index=start, cause=exc) from exc
+            ri = ri if contiguous else idx[ri]
+            raise BulkLoadError(f"{plan.label} row {ri}: {exc}", failed_index=ri, cause=exc) from exc
+        on_release = None
+    return changes
 
 
 def _signal(loop, fut):
@@ -86,7 +104,7 @@ def _resolve(fut):
         fut.set_result(None)
 
 
-async def _pipelined(drv, ctx, sql1):
+async def _pipelined(drv, ctx):
     """Write every batch, coercing batch k+1 on the event loop while batch k is written in the
     connection's thread (the compiled writer holds no GIL while SQLite works).  On any error the
     batch in flight is waited for first: its failure, being earlier in the source, wins."""
@@ -94,7 +112,7 @@ async def _pipelined(drv, ctx, sql1):
     loop = asyncio.get_running_loop()
     try:
         async for start, rows, cols, _n in ctx.batches():
-            vals = coerce_batch(ctx, start, rows, cols)
+            batch_parts = parts(ctx, start, rows, coerce_batch(ctx, start, rows, cols))
             if pending is not None:
                 p, pending = pending, None
                 changes += await p
@@ -102,7 +120,7 @@ async def _pipelined(drv, ctx, sql1):
             # compiled code holds the GIL for its whole call, so starting earlier would stall
             # the writer behind it and serialise the two again.
             released = loop.create_future()
-            pending = asyncio.ensure_future(_write(drv, sql1, vals, start, plan, ctx.table.writes,
+            pending = asyncio.ensure_future(_write(drv, batch_parts, plan, ctx.table.writes,
                                                    _signal(loop, released)))
             await asyncio.wait((released, pending), return_when=asyncio.FIRST_COMPLETED)
         if pending is not None:
@@ -120,7 +138,6 @@ async def _pipelined(drv, ctx, sql1):
 
 async def run(ctx):
     drv = ctx.table.db.driver
-    sql1 = statements(ctx)(1)
     plan = ctx.plan
     # "update" cannot tell inserted from updated rows by changes(); count the table instead
     counting = ctx.conflict == "update"
@@ -128,14 +145,14 @@ async def run(ctx):
     if ctx.atomic:
         async with drv.transaction():
             before = await count_rows(drv, ctx.table) if counting else 0
-            changes = await _pipelined(drv, ctx, sql1)
+            changes = await _pipelined(drv, ctx)
             inserted = (await count_rows(drv, ctx.table) - before) if counting else changes
     else:
         async for start, rows, cols, n in ctx.batches():
-            vals = coerce_batch(ctx, start, rows, cols)
+            batch_parts = parts(ctx, start, rows, coerce_batch(ctx, start, rows, cols))
             async with drv.transaction():
                 before = await count_rows(drv, ctx.table) if counting else 0
-                changes = await _write(drv, sql1, vals, start, plan, ctx.table.writes)
+                changes = await _write(drv, batch_parts, plan, ctx.table.writes)
                 inserted += (await count_rows(drv, ctx.table) - before) if counting else changes
             ctx.written += n
     skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0

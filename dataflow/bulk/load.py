@@ -15,7 +15,7 @@ import time
 from ..errors import BulkLoadError, DataFlowError, ValidationError
 import dataflow.bulk.options as O
 from .progress import Progress
-from .rows import RowPlan
+from .rows import RowPlan, sections
 from .sources import Source, open_async_source, open_source
 
 DEFAULT_BATCH = 10_000
@@ -38,7 +38,38 @@ class LoadContext:
         self.consumed = 0      # items taken from the source so far
         self.written = 0       # rows committed (atomic=False)
         self.transform = options.get("transform")
-        self.update_cols = opts.update_columns(plan.names)
+        self._opts = opts
+        self._updates: dict = {}
+        self.update_cols = self.update_for(plan.given)
+
+    def update_for(self, given) -> list:
+        """The columns an ``update`` sets on an existing row for items giving ``given``: only
+        those (never the protected fields or the key) and ``updated_at``; [] for the other modes.
+        The fields an item leaves out keep their values, as with ``upsert``."""
+        cols = self._updates.get(given)
+        if cols is None:
+            cols = self._updates[given] = self._opts.update_columns(given)
+        return cols
+
+    def split(self, start, items, vals) -> list:
+        """One batch of coerced rows ``vals`` (from source ``items``, or None for columns) ->
+        ``[(update columns, source indices, rows)]``: the whole batch as one part unless an
+        ``update`` meets dict items giving different field sets (then one part per set, or per
+        run of one set when a conflict key repeats across sets; see ``rows.sections``)."""
+        given = self.plan.item_given(items) if self.conflict == "update" and items is not None else None
+        if given is None:
+            return [(self.update_cols, range(start, start + len(vals)), vals)]
+        names = self.plan.all_names
+        keys = None
+        if self.conflict_on and all(k in names for k in self.conflict_on):
+            at = [names.index(k) for k in self.conflict_on]
+            if len(at) == 1:
+                j = at[0]
+                keys = [r[j] for r in vals]     # None (NULL) never conflicts: sections skips it
+            else:
+                keys = [None if None in k else k for k in (tuple(r[j] for j in at) for r in vals)]
+        return [(self.update_for(g), [start + i for i in pos], [vals[i] for i in pos])
+                for g, pos in sections(given, keys)]
 
     async def batches(self):
         """-> (start, items | None, cols | None, n), ``batch_size`` at a time: source items (after

@@ -73,8 +73,6 @@ def _split(rows, width, limit):
 
 async def _insert(ctx, packet):
     drv, plan = ctx.table.db.driver, ctx.plan
-    sql_for = generic.statements(ctx)
-    sql1 = sql_for(1)
     width = len(plan.all_names)
     limit = max(65536, packet - 65536)
     counting = ctx.conflict == "update"
@@ -82,16 +80,17 @@ async def _insert(ctx, packet):
     writes = ctx.table.writes
 
     async def one_batch(start, rows, cols, n, counting):
-        vals = generic.coerce_batch(ctx, start, rows, cols)
+        batch_parts = generic.parts(ctx, start, rows, generic.coerce_batch(ctx, start, rows, cols))
         before = await generic.count_rows(drv, ctx.table) if counting else 0
         affected = 0
         try:
             async with drv.transaction():
-                for group in _split(vals, width, limit):
-                    flat = [v for r in group for v in r]
-                    affected += await drv.execute(sql_for(len(group)), flat, writes=writes)
+                for sql_for, _idx, vals in batch_parts:
+                    for group in _split(vals, width, limit):
+                        flat = [v for r in group for v in r]
+                        affected += await drv.execute(sql_for(len(group)), flat, writes=writes)
         except DataFlowError as exc:
-            raise await generic.locate(drv, sql1, vals, start, plan, exc) from exc
+            raise await generic.locate(drv, batch_parts, plan, exc) from exc
         if counting:
             return await generic.count_rows(drv, ctx.table) - before
         return affected if ctx.conflict == "skip" else n

@@ -65,28 +65,84 @@ async def _one(*batch):
     yield batch
 
 
+class _Tags:
+    """The field sets of an ``update`` of dict items, numbered: each staged row carries its
+    item's number in the ``TAG`` column, and each set seen is merged with its own SET list."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.ids: dict = {}        # given -> number
+        self.seen: set = set()     # the numbers staged in this COPY
+
+    def number(self, given) -> int:
+        n = self.ids.get(given)
+        if n is None:
+            n = self.ids[given] = len(self.ids)
+        return n
+
+    def of(self, items):
+        """The tag of a batch: one int when every item gives the same fields, else one per item."""
+        given = self.plan.item_given(items)
+        if given is None:
+            tag = self.number(self.plan.given)
+            self.seen.add(tag)
+            return tag
+        number = self.number
+        tags = [number(g) for g in given]
+        self.seen.update(tags)
+        return tags
+
+    def given(self, tag):
+        return next(g for g, n in self.ids.items() if n == tag)
+
+
+TAG = "df_given"
+
+
 async def _load(ctx, drv, batches, types, base):
     """One COPY (into the table, or into a staging table then INSERT ... SELECT)."""
     table, plan = ctx.table, ctx.plan
     st, writes = table.st, table.writes
     counted = [0]
-    source = _chunks(plan, batches, types, counted)
     if ctx.conflict == "error":
-        await _copy(drv, table.model.table, plan, source, base, writes)
+        await _copy(drv, table.model.table, plan.all_names, plan, _chunks(plan, batches, types, counted), base,
+                    writes)
         return counted[0], 0
+    # "update" of dict items: each may give its own fields, and only those are set on an
+    # existing row, so every staged row carries the number of its field set (``_Tags``)
+    tags = _Tags(plan) if ctx.conflict == "update" and plan.per_item else None
+    names = plan.all_names + ((TAG,) if tags is not None else ())
     stage = f"df_stage_{uuid.uuid4().hex[:16]}"
-    await drv.execute(st.stage_create(stage, plan.all_names))
+    await drv.execute(st.stage_create(stage, plan.all_names, tag=TAG if tags is not None else None))
     try:
-        await _copy(drv, stage, plan, source, base, None)
-        update = ctx.update_cols if ctx.conflict == "update" else []
-        sql = st.stage_merge(stage, plan.all_names, ctx.conflict_on, update)
+        await _copy(drv, stage, names, plan, _chunks(plan, batches, types + ["int4"] if tags else types, counted,
+                                                     tags), base, None)
         # "update" only: a savepoint to come back to if the load repeats a key (SQLSTATE 21000),
         # so the staging table can still be read to name the row. "skip" never raises it.
         savepoint = f"{stage}_sp" if ctx.conflict == "update" else None
         if savepoint is not None:
             await drv.execute(table.dialect.savepoint_sql(savepoint))
+        if tags is not None and len(tags.seen) > 1:
+            # One merge per field set: a key staged under two sets would be updated twice
+            # without the 21000 a single merge raises, so look for it first.
+            keys = ctx.conflict_on
+            if all(k in plan.all_names for k in keys) and \
+                    (await drv.fetchrow(st.stage_key_repeats(stage, keys)))[0]:
+                dup = await _repeated_key(ctx, drv, stage, None, base, None)
+                if dup is not None:
+                    raise dup
+            merges = [(ctx.update_for(tags.given(t)), t) for t in sorted(tags.seen)]
+        elif tags is not None:
+            merges = [(ctx.update_for(tags.given(t)), None) for t in tags.seen]
+        else:
+            merges = [(ctx.update_cols if ctx.conflict == "update" else [], None)]
+        fresh = 0
         try:
-            fresh, affected = await drv.fetchrow(sql, writes=writes)
+            for update, tag in merges:
+                sql = st.stage_merge(stage, plan.all_names, ctx.conflict_on, update,
+                                     tag=TAG if tag is not None else None)
+                got, _affected = await drv.fetchrow(sql, () if tag is None else (tag,), writes=writes)
+                fresh += got
         except DataFlowError as err:
             if savepoint is not None and getattr(err, "sqlstate", None) == "21000":
                 dup = await _repeated_key(ctx, drv, stage, savepoint, base, err)
@@ -107,6 +163,7 @@ async def _load(ctx, drv, batches, types, base):
 async def _repeated_key(ctx, drv, stage, savepoint, base, cause):
     """The BulkLoadError for the first staged row whose conflict key an earlier row already has,
     or None if it cannot be found (then the caller reports the server's error as it is).
+    ``savepoint``: rolled back to first (the failed merge aborted the transaction), or None.
 
     Load order is ctid order: the staging table was created in this transaction, so COPY
     inserts with TABLE_INSERT_SKIP_FSM (copyfrom.c) -- every tuple goes to the current or a
@@ -117,7 +174,8 @@ async def _repeated_key(ctx, drv, stage, savepoint, base, cause):
     if not all(k in ctx.plan.all_names for k in keys):
         return None  # a key the load does not supply (a generated id) cannot repeat
     try:
-        await drv.execute(ctx.table.dialect.rollback_to_sql(savepoint))
+        if savepoint is not None:
+            await drv.execute(ctx.table.dialect.rollback_to_sql(savepoint))
         row = await drv.fetchrow(ctx.table.st.stage_repeated_key(stage, keys))
     except DataFlowError:  # the diagnosis must never hide the original error
         return None
@@ -139,13 +197,13 @@ def _short(value, limit=60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-async def _chunks(plan, batches, types, counted):
+async def _chunks(plan, batches, types, counted, tags=None):
     enc_cols = _copybin.encode_columns
     first = True
     async for start, rows, cols, n in batches:
         try:
             if rows is not None:
-                buf = plan.encode_copy(rows, start, types, first)
+                buf = plan.encode_copy(rows, start, types, first, tag=tags.of(rows) if tags is not None else None)
             else:
                 buf = enc_cols(cols, types, header=first, trailer=False)
         except (ValueError, TypeError) as exc:
@@ -156,9 +214,9 @@ async def _chunks(plan, batches, types, counted):
     yield (_copybin.HEADER if first else b"") + _copybin.TRAILER
 
 
-async def _copy(drv, target, plan, source, base, writes):
+async def _copy(drv, target, names, plan, source, base, writes):
     try:
-        await drv.copy_in(target, plan.all_names, source, writes=writes)
+        await drv.copy_in(target, names, source, writes=writes)
     except BulkLoadError:
         raise
     except DataFlowError as err:

@@ -11,6 +11,7 @@ import binascii
 import datetime as _dt
 import uuid as _uuid
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from operator import itemgetter
 
 from dataflow import _native
@@ -128,6 +129,12 @@ class RowPlan:
             # positional first (in their given order), then the defaulted rest in table order
             rest = tuple(n for n in self.names if n not in self.positional)
             self.names = self.positional + rest
+        #: the fields every item gives (an ``update`` rewrites only these on an existing row):
+        #: a tuple's positional columns, a column source's columns (``check_columns``); dict
+        #: items may each give fewer (``item_given``)
+        self.given = self.positional if self.tuples else self.names
+        self.per_item = not self.tuples
+        self._given_cache: dict = {}
         # columns every row gets from DataFlow: the bound tenant, the timestamps
         tenant = (table.tenant_for({}, self.label),) if m.multi_tenant else ()
         managed = ["tenant_id"] * len(tenant) + ["created_at", "updated_at"] + (["deleted_at"] if m.soft_delete else [])
@@ -245,27 +252,40 @@ class RowPlan:
             out = self._wrap_json(out, start)
         return out
 
-    def encode_copy(self, items, start: int, types, header: bool) -> bytes:
+    def encode_copy(self, items, start: int, types, header: bool, tag=None) -> bytes:
         """Items -> COPY BINARY rows: one native pass (``copybin.encode_plan``) for every item on
         the plan; an item off it (a bad value, a missing or unknown field, a factory default
-        that raised) goes through ``build`` + ``encode_rows``, which report it exactly."""
+        that raised) goes through ``build`` + ``encode_rows``, which report it exactly.
+
+        ``tag`` (an int, or one int per item) is appended to every row as one more column
+        (``types`` has its type last): the field set of each item for a staged upsert."""
         spec = self._spec
         if spec is None or type(items) is not list:
-            rows = self.build(items, start)
+            rows = _tagged(self.build(items, start), tag, 0)
             try:
                 return _copybin.encode_rows(rows, types, header=header, trailer=False)
             except (ValueError, TypeError) as exc:
                 raise self.column_error(exc, start) from None
         sources, fills, width, shapes = spec
+        if tag is not None:
+            sources += (None,)
+            shapes = None if shapes is None else shapes + (None,)
         parts = []
         pos, n = 0, len(items)
         while True:
-            buf, stop = _copybin.encode_plan(items, types, sources, fills, width, pos, header=header, shapes=shapes)
+            if tag is not None:
+                # one value per row, in row order: a constant, or the next of the items' tags
+                fill = ("value", tag) if type(tag) is int else ("call", islice(tag, pos, None).__next__)
+                plan_fills = fills + (fill,)
+            else:
+                plan_fills = fills
+            buf, stop = _copybin.encode_plan(items, types, sources, plan_fills, width, pos, header=header,
+                                             shapes=shapes)
             header = False
             parts.append(buf)
             if stop >= n:
                 break
-            row = self.build(items[stop:stop + 1], start + stop)
+            row = _tagged(self.build(items[stop:stop + 1], start + stop), tag, stop)
             try:
                 parts.append(_copybin.encode_rows(row, types, header=False, trailer=False))
             except (ValueError, TypeError) as exc:
@@ -293,6 +313,33 @@ class RowPlan:
                 return out
             out += _coerced(self, self.build(items[stop:stop + 1], start + stop), start + stop, dialect, width)
             pos = stop + 1
+
+    def item_given(self, items):
+        """Per item, the fields it gives (a tuple in plan order) -- or None when every item gives
+        all of ``given`` (tuple and column sources always; dict items as a rule, found in one
+        C-speed pass over their lengths).  An item with as many keys as the plan has names
+        gives them all, or is refused by the build for its unknown key."""
+        if not self.per_item or not items:
+            return None
+        n = len(self.names)
+        try:
+            if min(map(len, items)) >= n:
+                return None
+        except TypeError:   # an item without a length: the build refuses it
+            return None
+        full, canon = self.given, self._given_of
+        return [full if type(r) is not dict or len(r) >= n else canon(tuple(r)) for r in items]
+
+    def _given_of(self, keys: tuple) -> tuple:
+        """A dict item's keys (in its own order) -> the fields it gives, in plan order (cached:
+        records come in few shapes)."""
+        cache = self._given_cache
+        g = cache.get(keys)
+        if g is None:
+            g = tuple(c for c in self.names if c in set(keys))
+            if len(cache) < 4096:
+                cache[keys] = g
+        return g
 
     def _slow(self, rec, index):
         if not isinstance(rec, dict):
@@ -408,6 +455,9 @@ class RowPlan:
         return out
 
     def check_columns(self, names):
+        """A column source's names: checked against the plan; they are the fields it gives."""
+        self.given = tuple(c for c in self.names if c in set(names))
+        self.per_item = False
         unknown = [c for c in names if c not in self._name_set]
         if unknown:
             c = unknown[0]
@@ -424,6 +474,53 @@ def _coerced(plan, rows, start, dialect, width):
         ri = getattr(exc, "row_index", None)
         raise BulkLoadError(f"{plan.label} {exc}", failed_index=ri, cause=exc) from None
     return list(zip(*[iter(flat)] * width)) if width else [() for _ in rows]
+
+
+def _tagged(rows, tag, offset):
+    """``rows`` with ``tag`` appended (an int, or a list of per-item ints from ``offset`` on)."""
+    if tag is None:
+        return rows
+    if type(tag) is int:
+        return [r + (tag,) for r in rows]
+    return [r + (tag[offset + i],) for i, r in enumerate(rows)]
+
+
+def sections(given, keys=None) -> list:
+    """The positions of a batch by the field set their items give (``RowPlan.item_given``) ->
+    ``[(given, [positions])]``, one upsert statement shape each, in order of first appearance.
+    When a conflict key (``keys[i]``: a hashable key, or None for one that cannot conflict)
+    occurs under two field sets, grouping would reorder the writes to that row, so the batch is
+    cut into consecutive runs instead: the source order holds."""
+    groups: dict = {}
+    for i, g in enumerate(given):
+        pos = groups.get(g)
+        if pos is None:
+            groups[g] = [i]
+        else:
+            pos.append(i)
+    if len(groups) == 1 or keys is None:
+        return list(groups.items())
+    seen: set = set()
+    try:
+        for pos in groups.values():
+            mine = {keys[i] for i in pos}
+            mine.discard(None)
+            if not seen.isdisjoint(mine):
+                return _runs(given)
+            seen |= mine
+    except TypeError:   # an unhashable key value: keep the source order
+        return _runs(given)
+    return list(groups.items())
+
+
+def _runs(given) -> list:
+    out: list = []
+    for i, g in enumerate(given):
+        if out and out[-1][0] == g:
+            out[-1][1].append(i)
+        else:
+            out.append((g, [i]))
+    return out
 
 
 def _immutable(v) -> bool:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from .. import _native
 from ..errors import BulkLoadError, DataFlowError, ValidationError
-from ..models.managed import utcnow
+from ..models.managed import MANAGED_FIELDS, utcnow
 import dataflow.bulk.ids as bulk_ids
 import dataflow.bulk.options as O
+from .rows import sections
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
@@ -31,18 +32,38 @@ def _records(data, label):
     return list(data)
 
 
-def prepare(table, records, label, now=None):
-    """Validate records; return (groups, total) where groups maps column tuple -> [(index, values)]."""
+def prepare(table, records, label, now=None, opts=None):
+    """Validate records -> ``[(names, given, [(index, values)])]``: one part per statement shape.
+
+    ``names`` are the columns of the full row (``build_row`` filled the defaults); ``given``,
+    for an ``update`` only (else None), the fields the records give -- the only ones an
+    existing row takes, as with ``upsert``.  Parts come in order of first appearance; when a
+    conflict key occurs in two parts they are cut into runs instead, keeping the source order
+    of the writes to that row (``rows.sections``)."""
     now = now or utcnow()
-    groups: dict[tuple, list] = {}
+    update = opts is not None and opts.mode == "update"
+    shapes, rows = [], []
+    user: dict = {}
     for i, rec in enumerate(records):
         try:
             row = table.build_row(rec, f"{label} row {i}", now)
         except ValidationError as exc:
             raise BulkLoadError(str(exc), rows_written=0, failed_index=i, cause=exc) from exc
         names = tuple(row)
-        groups.setdefault(names, []).append((i, [row[n] for n in names]))
-    return groups
+        given = None
+        if update:
+            full = user.get(names)
+            if full is None:
+                full = user[names] = tuple(n for n in names if n not in MANAGED_FIELDS)
+            given = full if len(rec) >= len(full) else tuple(n for n in full if n in rec)
+        shapes.append((names, given))
+        rows.append(row)
+    keys = None
+    if update:
+        conflict = opts.conflict
+        keys = [None if None in k else k for k in (tuple(row.get(c) for c in conflict) for row in rows)]
+    return [(names, given, [(i, [rows[i][n] for n in names]) for i in pos])
+            for (names, given), pos in sections(shapes, keys)]
 
 
 def _coerce(table, names, items, label):
@@ -107,15 +128,15 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     if return_ids:
         bulk_ids.check(mode, conflict, label)
     now = utcnow()
-    groups = prepare(table, records, label, now)
-    prepared = {names: _coerce(table, names, items, label) for names, items in groups.items()}
+    parts = prepare(table, records, label, now, opts)
+    prepared = [(names, given, _coerce(table, names, items, label)) for names, given, items in parts]
     await table.ready()
     d, drv, st, writes = table.dialect, table.db.driver, table.st, table.writes
     total = len(records)
     inserted = 0
     written = 0
     ids = bulk_ids.IdCollector(table, total, mode, conflict) if return_ids else None
-    raw = {i: vals for items in groups.values() for i, vals in items} if return_ids else None
+    raw = {i: vals for _, _, items in parts for i, vals in items} if return_ids else None
     counter = None
     if mode != "error" and d.supports_returning:
         # Rows come back only when inserted or updated; an inserted row carries our `now`
@@ -125,7 +146,7 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
             counter = len
         else:
             counter = lambda rows: sum(1 for r in rows if r[0] == now_db)  # noqa: E731
-    for names, items in prepared.items():
+    for names, given, items in prepared:
         width = len(names)
         per = max(1, min(batch_size, d.max_params // width))
         # Auto ids asked back: they come from the INSERT itself.  Without ids in the records an
@@ -135,7 +156,7 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
             def sql_for(n, names=names):
                 return st.insert(names, n)
         else:
-            upd = opts.update_columns(names)
+            upd = opts.update_columns(given) if mode == "update" else []
 
             def sql_for(n, names=names, upd=upd):
                 return st.upsert(names, conflict, upd, n, return_created=counter is not None)

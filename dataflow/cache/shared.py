@@ -25,7 +25,7 @@ import os
 import time
 import weakref
 
-from . import codec
+import dataflow.cache.codec as codec
 from .local import LRU, NONE, Stats, estimate, freeze
 
 log = logging.getLogger("dataflow.cache")

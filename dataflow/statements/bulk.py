@@ -14,14 +14,18 @@ class BulkStatements:
         return self.count(None, include_deleted=True)
 
     # -- PostgreSQL: COPY into a staging table, then one INSERT ... SELECT ... ON CONFLICT ----------
-    def stage_create(self, stage: str, names) -> str:
-        """An empty TEMP table shaped like the target's ``names`` columns."""
+    def stage_create(self, stage: str, names, tag: str | None = None) -> str:
+        """An empty TEMP table shaped like the target's ``names`` columns; ``tag``: one more
+        int4 column (the field set of each staged row of an upsert)."""
         cols = ", ".join(self.q(c) for c in names)
+        if tag is not None:
+            cols += f", CAST(NULL AS int4) AS {self.q(tag)}"
         return f"CREATE TEMP TABLE {self.q(stage)} AS SELECT {cols} FROM {self.qtable} WITH NO DATA"
 
-    def stage_merge(self, stage: str, names, conflict: list, update: list) -> str:
+    def stage_merge(self, stage: str, names, conflict: list, update: list, tag: str | None = None) -> str:
         """Move the staged rows into the table; one row back: (rows inserted, rows affected).
-        ``update`` empty: conflicting rows are skipped; no ``conflict``: any unique key."""
+        ``update`` empty: conflicting rows are skipped; no ``conflict``: any unique key.
+        ``tag``: only the staged rows whose ``tag`` column is $1."""
         q = self.q
         cols = ", ".join(q(c) for c in names)
         target = ", ".join(q(c) for c in conflict)
@@ -30,12 +34,22 @@ class BulkStatements:
         if update and self.guard:
             action += f" WHERE {self.qtable}.{q(self.guard)} = EXCLUDED.{q(self.guard)}"
         on_conflict = f"ON CONFLICT ({target})" if target else "ON CONFLICT"
-        return (f"WITH ins AS (INSERT INTO {self.qtable} ({cols}) SELECT {cols} FROM {q(stage)} "
+        where = f" WHERE {q(tag)} = {self.d.placeholders(1)[0]}" if tag is not None else ""
+        return (f"WITH ins AS (INSERT INTO {self.qtable} ({cols}) SELECT {cols} FROM {q(stage)}{where} "
                 f"{on_conflict} {action} RETURNING (xmax = 0) AS fresh) "
                 f"SELECT count(*) FILTER (WHERE fresh), count(*) FROM ins")
 
     def stage_drop(self, stage: str) -> str:
         return f"DROP TABLE IF EXISTS {self.q(stage)}"
+
+    def stage_key_repeats(self, stage: str, keys: list) -> str:
+        """One row, one bool: does a non-NULL key occur twice among the staged rows?  (A hash
+        aggregate: cheaper than ``stage_repeated_key``'s ordering, which then names the row.)"""
+        q = self.q
+        kcols = ", ".join(q(k) for k in keys)
+        not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
+        return (f"SELECT EXISTS (SELECT 1 FROM {q(stage)} WHERE {not_null} GROUP BY {kcols} "
+                f"HAVING count(*) > 1)")
 
     def stage_repeated_key(self, stage: str, keys: list) -> str:
         """The first staged row (0-based load position, ctid order) whose non-NULL key an earlier

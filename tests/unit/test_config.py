@@ -115,7 +115,7 @@ def test_context_managers():
 # --- the well-known project's constructor keywords (issue 15) -------------------------------
 
 THEIR_KEYWORDS = {
-    "test_mode": True, "batch_size": 500, "cache_max_size": 100, "tenant_isolation_strategy": "row",
+    "test_mode": True, "batch_size": 500, "tenant_isolation_strategy": "row",
     "validate_on_write": True, "log_config": None, "encryption_enabled": False,
     "use_namespaced_nodes": True, "instance_id": "a", "reset_on_start": True, "tdd_mode": False,
     "migration_enabled": True, "enable_model_persistence": False, "max_retries": 3,
@@ -183,3 +183,8 @@ def test_tenant_isolation_is_checked():
         DataFlow(":memory:", tenant_isolation="schema")
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         DataFlow(":memory:", tenant_isolation="rls")
+
+
+def test_cache_max_size_is_honoured_as_cache_max_entries():
+    db, msgs = _build(cache_enabled=True, cache_max_size=7)
+    assert msgs == [] and db.config.cache_max_entries == 7 and db.cache_stats()["max_entries"] == 7

@@ -19,7 +19,7 @@ LAYERS = [
     {"dataflow._native", "dataflow.errors", "dataflow.types"},
     {"dataflow.config", "dataflow.pools", "dataflow.models", "dataflow.dialects", "dataflow._loop",
      "dataflow.tenancy"},
-    {"dataflow.statements", "dataflow.drivers", "dataflow.monitoring"},
+    {"dataflow.statements", "dataflow.drivers", "dataflow.monitoring", "dataflow.cache"},
     {"dataflow.ops", "dataflow.query", "dataflow.bulk", "dataflow.vector.search", "dataflow.vector.setup",
      "dataflow.vector.pgcodec", "dataflow.vector.adapter", "dataflow.migrations", "dataflow.store"},
     # node modules, and the vector package's public face (it re-exports its nodes)
