@@ -65,7 +65,8 @@ cdef object _decode(object value, int kc, int d):
         # the builtin called as an object: Cython's inlined float() words its errors differently
         return _py_float(value)
     if kc == K_BYTES:
-        return bytes(value) if t is not bytes else value
+        # only buffers become bytes: bytes(<int>) would allocate that many zero bytes
+        return bytes(value) if t is bytearray or t is memoryview else value
     if kc == K_VECTOR:
         return _decode_vector(value)
     return value

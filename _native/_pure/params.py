@@ -250,7 +250,9 @@ def decode(value, kind: int, dialect: int):
     if kind == FLOAT:
         return float(value)
     if kind == BYTES:
-        return bytes(value) if type(value) is not bytes else value
+        # only buffers become bytes: bytes(<int>) would allocate that many zero bytes
+        t = type(value)
+        return bytes(value) if t is bytearray or t is memoryview else value
     if kind == VECTOR:
         return _decode_vector(value)
     return value

@@ -488,3 +488,13 @@ def test_decode_rows_sqlite3_rows(p):
 
 def test_decode_rows_duplicate_names_keep_last_value(p):
     assert p.decode_rows([(1, 2)], ("a", "a"), (INT, INT), SL) == [{"a": 2}]
+
+
+@pytest.mark.parametrize("impl", ["native", "python"])
+def test_decode_bytes_never_allocates_from_an_int(impl):
+    """Found by the parity test: decode(6737197547, BYTES) built a 6.7 GB bytes object."""
+    from dataflow import _native
+    p = _native.load("params", impl)
+    assert p.decode(10 ** 12, p.BYTES, p.POSTGRESQL) == 10 ** 12
+    assert p.decode(bytearray(b"ab"), p.BYTES, p.POSTGRESQL) == b"ab"
+    assert p.decode(memoryview(b"ab"), p.BYTES, p.SQLITE) == b"ab"
