@@ -25,10 +25,12 @@ class Express:
     async def read(self, model, id, include_deleted: bool = False) -> dict | None:
         return await self._t(model).read(id, include_deleted)
 
-    async def find_one(self, model, filter: dict) -> dict | None:
-        return await self._t(model).find_one(filter)
+    async def find_one(self, model, filter: dict, include_deleted: bool = False) -> dict | None:
+        return await self._t(model).find_one(filter, include_deleted)
 
     async def update(self, model, id, fields: dict) -> dict | None:
+        """Change ``fields`` of row ``id``; on a soft-delete model ``{"deleted_at": None}``
+        restores a deleted row."""
         row, _ = await self._t(model).update(id, fields)
         return row
 
@@ -39,8 +41,8 @@ class Express:
                    order_by=None, fields=None, include_deleted: bool = False) -> list[dict]:
         return await self._t(model).list(filter, limit, offset, order_by, None, fields, include_deleted)
 
-    async def count(self, model, filter: dict | None = None) -> int:
-        return await self._t(model).count(filter)
+    async def count(self, model, filter: dict | None = None, include_deleted: bool = False) -> int:
+        return await self._t(model).count(filter, include_deleted)
 
     async def upsert(self, model, data: dict, conflict_on=None) -> dict:
         t = self._t(model)
@@ -60,6 +62,7 @@ class Express:
         return await self._t(model).bulk_update(filter, fields, **opts)
 
     async def bulk_delete(self, model, filter=None, **opts) -> dict:
+        """Delete the rows matching ``filter``, or a list of ids (``[1, 2]``)."""
         return await self._t(model).bulk_delete(filter, **opts)
 
     async def bulk_upsert(self, model, records, conflict_on=None, **opts) -> dict:
