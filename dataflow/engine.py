@@ -381,6 +381,22 @@ class DataFlow:
         from .testing.helpers import test_reset
         run_sync(test_reset(self))
 
+    # -- the Data Fabric: not built yet, each entry point says so ---------------------------------
+    def source(self, name, config=None, **options):
+        """``db.source("crm", RestSourceConfig(...))`` -- not available yet (``UnsupportedFeatureError``)."""
+        from .fabric import _unavailable
+        raise _unavailable(f"db.source({name!r}, ...)")
+
+    def product(self, name, **options):
+        """``@db.product("dashboard", depends_on=[...])`` -- not available yet (``UnsupportedFeatureError``)."""
+        from .fabric import _unavailable
+        raise _unavailable(f"db.product({name!r}, ...)")
+
+    async def start(self, **options):
+        """``await db.start(host=..., port=...)`` -- not available yet (``UnsupportedFeatureError``)."""
+        from .fabric import _unavailable
+        raise _unavailable("db.start()")
+
     async def close_async(self) -> None:
         if self.cache is not None:
             await self.cache.close()

@@ -103,14 +103,29 @@ class QueryError(DatabaseError):
 
 
 class BulkLoadError(DataFlowError):
-    """A bulk write failed; ``rows_written`` rows are committed, ``failed_index`` is the bad row."""
+    """A bulk write failed; ``rows_written`` rows are committed, ``failed_index`` is the bad row
+    (0-based: the first record of the input is row 0).
+
+    The message says so once, wherever it was written: the first ``row <failed_index>`` in it
+    reads ``row 5 (0-based)``, or, when the message names no row, the index is appended."""
 
     def __init__(self, message: str, rows_written: int = 0, failed_index: int | None = None,
                  cause: BaseException | None = None):
-        super().__init__(message)
+        super().__init__(_zero_based(message, failed_index))
         self.rows_written = rows_written
         self.failed_index = failed_index
         self.cause = cause
+
+
+def _zero_based(message: str, index) -> str:
+    if type(index) is not int or not isinstance(message, str):
+        return message
+    import re
+
+    if f"row {index} (0-based)" in message:
+        return message
+    marked, n = re.subn(rf"\brow {index}(?![\d.])", f"row {index} (0-based)", message, count=1)
+    return marked if n else f"{message} (row {index}, 0-based)"
 
 
 class FabricError(DataFlowError):

@@ -29,6 +29,8 @@ class Express:
         return await self._t(model).find_one(filter, include_deleted, cache=cache)
 
     async def update(self, model, id, fields: dict) -> dict | None:
+        """Change ``fields`` of row ``id``; on a soft-delete model ``{"deleted_at": None}``
+        restores a deleted row."""
         row, _ = await self._t(model).update(id, fields)
         return row
 
@@ -61,6 +63,7 @@ class Express:
         return await self._t(model).bulk_update(filter, fields, **opts)
 
     async def bulk_delete(self, model, filter=None, **opts) -> dict:
+        """Delete the rows matching ``filter``, or a list of ids (``[1, 2]``)."""
         return await self._t(model).bulk_delete(filter, **opts)
 
     async def bulk_upsert(self, model, records, conflict_on=None, **opts) -> dict:

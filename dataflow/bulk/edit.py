@@ -75,10 +75,21 @@ async def _update_rows(table, data, label):
     return {"processed": len(prepared), "updated": total, "operation": "bulk_update", "success": True}
 
 
+def _ids_filter(table, ids, label) -> dict:
+    """A list of ids -> ``{"id": {"$in": ids}}`` (each checked as an id; an empty list matches
+    no row, it never means "every row")."""
+    ids = list(ids)
+    for i, v in enumerate(ids):
+        table.coerce_id(v, f"{label} ids[{i}]")
+    return {"id": {"$in": ids}}
+
+
 async def bulk_delete(table, filt=None, *, confirmed=False, label="bulk_delete") -> dict:
     m = table.model
     if m.append_only:
         raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be deleted")
+    if isinstance(filt, (list, tuple, set, frozenset)):
+        filt = _ids_filter(table, filt, label)
     filt = V.check_filter(filt)
     _need_confirm(filt, confirmed, label)
     sql, params = table.st.delete_where(filt)

@@ -86,7 +86,9 @@ async def export_table(table, path, *, filter=None, format=None, fields=None, pr
     kinds = [table.kind_of[n] for n in names]
     t0 = time.perf_counter()
     await table.ready()
-    bar = Progress(f"{m.name} export", None, progress)
+    # a shown bar gets its total (one COUNT); a hidden one costs nothing
+    total = await table.count(filter) if Progress.shown(progress) else None
+    bar = Progress(f"{m.name} export", total, progress)
     n = 0
     ok = False
     try:

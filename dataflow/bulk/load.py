@@ -154,7 +154,7 @@ async def load_checked(table, source, opts: "O.BulkOptions", *, columns=None, tr
                            parse=parse)
             plan.label = label
         await table.ready()
-        bar = Progress(label, src.total, progress)
+        bar = Progress.for_source(label, src, progress)
         ctx = LoadContext(table, src, plan, opts, bar,
                           options={"transform": transform, "local_infile": local_infile,
                                    "batch_given": opts.batch_size is not None})

@@ -30,6 +30,9 @@ class Source:
     columns = None
     parse = None
     total = None
+    #: a file's size in bytes and a callable -> bytes read so far (drive the progress bar)
+    size = None
+    position = None
 
     def batches(self, size: int):  # pragma: no cover - interface
         raise NotImplementedError
@@ -164,6 +167,19 @@ def _open_text(path):
     return open(p, "r", encoding="utf-8", newline="")
 
 
+def _file_progress(src, path, fh):
+    """Give ``src`` the file's size and a reader of the byte position in the file itself
+    (the compressed bytes of a .gz): the progress bar shows percent and ETA from them."""
+    inner = getattr(fh, "buffer", None)
+    raw = getattr(inner, "fileobj", None) or getattr(inner, "raw", None)   # GzipFile / BufferedReader
+    try:
+        if raw is not None:
+            src.size, src.position = os.path.getsize(os.fspath(path)), raw.tell
+    except OSError:
+        pass
+    return src
+
+
 def detect_format(path, format=None) -> str:
     if format is not None:
         f = format.lower()
@@ -195,7 +211,7 @@ def open_file(path, *, format=None, delimiter=None, header=True, columns=None) -
                     yield tuple(v) if isinstance(v, list) else v
         it = items()
         first = _peek(it)
-        return IterSource(it, first, parse="json", columns=columns, closer=fh.close)
+        return _file_progress(IterSource(it, first, parse="json", columns=columns, closer=fh.close), path, fh)
     reader = csv.reader(fh, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), strict=True)
     names = columns
     if header:
@@ -209,7 +225,7 @@ def open_file(path, *, format=None, delimiter=None, header=True, columns=None) -
         names = list(columns) if columns is not None else [h.strip() for h in hdr]
     it = map(tuple, reader)
     first = _peek(it)
-    return IterSource(it, first, parse="text", columns=names, closer=fh.close)
+    return _file_progress(IterSource(it, first, parse="text", columns=names, closer=fh.close), path, fh)
 
 
 def _peek(it):

@@ -43,13 +43,29 @@ def _demo(args) -> int:
 SUBCOMMANDS = ("dataflow.cli.etl", "dataflow.cli.migrate")
 
 
+EPILOG = """examples:
+  dataflow info
+  dataflow demo --rows 10000
+  dataflow load sqlite:///app.db Person people.csv --module app.models
+  dataflow inspect sqlite:///app.db
+run `dataflow COMMAND --help` for a command's options and examples"""
+
+
 def main(argv=None) -> int:
+    """Run the command line; -> the exit status (0 ok, 1 failed, 2 bad arguments)."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="dataflow", description="DataFlow command line")
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="dataflow", description="DataFlow command line", epilog=EPILOG,
+                                     formatter_class=fmt)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("info", help="which native implementation is active, and why").set_defaults(func=_info)
-    d = sub.add_parser("demo", help="run the quick-start demo (embedded SQLite by default)")
+    sub.add_parser("info", help="which native implementation is active, and why",
+                   description="print which native implementation is active, and why",
+                   epilog="example:\n  dataflow info", formatter_class=fmt).set_defaults(func=_info)
+    d = sub.add_parser("demo", help="run the quick-start demo (embedded SQLite by default)",
+                       description="run the quick-start demo (embedded SQLite by default)",
+                       epilog="examples:\n  dataflow demo\n  dataflow demo --url postgresql://postgres@127.0.0.1/test "
+                              "--rows 10000", formatter_class=fmt)
     d.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
     d.add_argument("--rows", type=int, default=100_000, help="rows for the bulk-create step")
     d.set_defaults(func=_demo)

@@ -1,20 +1,41 @@
 """``dataflow inspect URL`` (print the live schema) and ``dataflow migrate URL --module m
-[--dry-run] [--allow-destructive]`` (plan or apply for the models a module defines)."""
+[--dry-run] [--allow-destructive]`` (plan or apply for the models a module defines, read as
+``load``/``export`` read it: ``dataflow.cli.modules``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+
+from .modules import check_database_exists, open_db
+
+INSPECT_EPILOG = """examples:
+  dataflow inspect sqlite:///app.db
+  dataflow inspect postgresql://postgres@127.0.0.1/test --table users --json"""
+MIGRATE_EPILOG = """examples:
+  dataflow migrate sqlite:///app.db --module app.models --dry-run
+  dataflow migrate postgresql://postgres@127.0.0.1/test --module app.models --allow-destructive
+exit status: 0 when the database matches the models afterwards (or --dry-run), 1 when a change
+was not applied (e.g. a destructive one without --allow-destructive) or an error occurred"""
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("inspect", help="print the live schema of a database")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser("inspect", help="print the live schema of a database",
+                              description="print the live schema of a database", epilog=INSPECT_EPILOG,
+                              formatter_class=fmt)
     p.add_argument("url", help="database URL")
     p.add_argument("--table", action="append", help="only this table (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_inspect)
-    m = subparsers.add_parser("migrate", help="bring a database to the models of a module")
+    m = subparsers.add_parser("migrate", help="bring a database to the models of a module",
+                              description="bring a database to the models of a module", epilog=MIGRATE_EPILOG,
+                              formatter_class=fmt)
     m.add_argument("url", help="database URL")
-    m.add_argument("--module", required=True, help="module defining the models, e.g. app.models")
+    m.add_argument("--module", "-m", required=True,
+                   help="module defining the models, e.g. app.models: define(db), a DataFlow, or model classes "
+                        "(imported from the current directory)")
     m.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     m.add_argument("--allow-destructive", action="store_true",
                    help="also apply type changes, drops and NOT NULL changes")
@@ -23,9 +44,15 @@ def register(subparsers) -> None:
 
 def _inspect(args) -> int:
     from ..engine import DataFlow
+    from ..errors import DataFlowError
 
-    with DataFlow(args.url, auto_migrate=False) as db:
-        schema = db.discover_schema() if not args.table else _run(db.discover_schema_async(args.table))
+    try:
+        check_database_exists(args.url)
+        with DataFlow(args.url, auto_migrate=False) as db:
+            schema = db.discover_schema() if not args.table else _run(db.discover_schema_async(args.table))
+    except DataFlowError as exc:
+        print(f"dataflow inspect: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(schema, indent=2, default=str))
         return 0
@@ -49,41 +76,30 @@ def _run(coro):
     return run_sync(coro)
 
 
-def model_classes(module) -> list:
-    """Model classes a module defines: those of its DataFlow instances, and decorated classes."""
-    from ..engine import DataFlow
-
-    out = []
-    for obj in list(vars(module).values()):
-        if isinstance(obj, DataFlow):
-            out.extend(m.cls for m in obj._models.values())
-        elif isinstance(obj, type) and getattr(obj, "__dataflow_model__", None) is not None:
-            out.append(obj)
-    return list(dict.fromkeys(out))
-
-
 def _migrate(args) -> int:
-    import importlib
+    from ..errors import DataFlowError
 
-    from ..engine import DataFlow
-
-    module = importlib.import_module(args.module)
-    classes = model_classes(module)
-    if not classes:
-        print(f"no DataFlow models found in {args.module}")
+    try:
+        db = open_db(args.url, args.module, auto_migrate=False)
+    except DataFlowError as exc:
+        print(f"dataflow migrate: {exc}", file=sys.stderr)
         return 1
-    with DataFlow(args.url, auto_migrate=False) as db:
-        for cls in classes:
-            db.model(cls)
-        plan = db.migration_plan()
-        print(plan)
-        if args.dry_run or not plan:
-            return 0
-        result = _run(db.migrate(allow_destructive=args.allow_destructive))
+    try:
+        with db:
+            plan = db.migration_plan()
+            print(plan)
+            if args.dry_run or not plan:
+                return 0
+            result = _run(db.migrate(allow_destructive=args.allow_destructive))
+    except DataFlowError as exc:
+        print(f"dataflow migrate: {exc}", file=sys.stderr)
+        return 1
     if result["version"]:
         print(f"applied migration {result['version']}")
     if result["pending"]:
-        print("not applied (use --allow-destructive):")
+        hint = "" if args.allow_destructive else " (use --allow-destructive)"
+        print(f"not applied{hint}:", file=sys.stderr)
         for line in result["pending"]:
-            print(f"  {line}")
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0

@@ -184,7 +184,9 @@ class Table:
             raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be updated")
         if not isinstance(fields, dict) or not fields:
             raise ValidationError(f"{where}: 'fields' must be a non-empty dict of values to change")
-        V.check_record(m, fields, where=where, allow_id=False)
+        restore = self._is_restore(fields, where)
+        V.check_record(m, {k: v for k, v in fields.items() if k != "deleted_at"} if restore else fields,
+                       where=where, allow_id=False)
         fields = self._no_tenant_move(fields, where)
         await self.ready()
         idv = self.coerce_id(id)
@@ -192,7 +194,7 @@ class Table:
         values = self.coerce_values(names, [*fields.values(), utcnow()], where)
         drv = self.db.driver
         returning = self.dialect.supports_update_returning
-        sql, params = self.st.update_by_id(names, idv, returning=returning)
+        sql, params = self.st.update_by_id(names, idv, returning=returning, include_deleted=restore)
         if returning:
             rec = await drv.fetchrow(sql, (*values, *params), writes=self.writes)
         else:
@@ -205,6 +207,17 @@ class Table:
         if rec is None:
             return None, 0
         return self._decode_all((rec,))[0], 1
+
+    def _is_restore(self, fields, where) -> bool:
+        """``{"deleted_at": None}`` on a soft-delete model restores the row: the one managed
+        field a caller may set, and only to None (the update then reaches deleted rows)."""
+        if "deleted_at" not in fields or not self.model.soft_delete:
+            return False
+        if fields["deleted_at"] is not None:
+            raise ValidationError(
+                f"{where}: 'deleted_at' is managed automatically; it can only be set to None (to restore "
+                f"a deleted row) -- delete the row to soft-delete it")
+        return True
 
     # -- delete --------------------------------------------------------------------------------
     async def delete(self, id) -> int:

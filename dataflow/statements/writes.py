@@ -40,10 +40,12 @@ class Writes:
         q = self.q
         return ", ".join(f"{q(n)} = {p}" for n, p in zip(names, self.d.placeholders(len(names))))
 
-    def update_by_id(self, names: tuple, idv, returning: bool = False) -> tuple[str, list]:
+    def update_by_id(self, names: tuple, idv, returning: bool = False,
+                     include_deleted: bool = False) -> tuple[str, list]:
         """UPDATE ``names`` ($1..$n) of the live row with id ``idv``; ``returning``: every column
-        of the updated row comes back (dialects with UPDATE ... RETURNING)."""
-        where, params = self.by_id(idv, len(names) + 1)
+        of the updated row comes back (dialects with UPDATE ... RETURNING).  ``include_deleted``
+        reaches a soft-deleted row too (restoring one: ``deleted_at`` back to NULL)."""
+        where, params = self.by_id(idv, len(names) + 1, include_deleted)
         sql = f"UPDATE {self.qtable} SET {self._sets(names)}{where}"
         if returning:
             sql += f" RETURNING {self.select_list}"

@@ -8,7 +8,7 @@ model class, or as the only live DataFlow defining that model.
 from __future__ import annotations
 
 from ..errors import UnsupportedFeatureError, ValidationError
-from ..models.naming import is_identifier, shorten
+from ..models.naming import is_identifier, shorten, snake_case
 from ..nodes import registry
 from ..nodes.base import Node, Param
 import dataflow.vector.search as S
@@ -20,7 +20,8 @@ IVFFLAT_LISTS = (1, 32768)
 
 
 def resolve_table(model=None, table_name=None, db_instance=None):
-    """-> the Table for ``model`` / ``table_name`` on the right DataFlow."""
+    """-> the Table for ``model`` / ``table_name`` on the right DataFlow.  ``table_name`` may
+    also be the model's name or its singular snake case; an unknown one lists the tables."""
     if (model is None) == (table_name is None):
         raise ValidationError("pass exactly one of 'model' and 'table_name'")
     db = db_instance
@@ -32,15 +33,23 @@ def resolve_table(model=None, table_name=None, db_instance=None):
             raise ValidationError(f"no live DataFlow named {db!r}")
         db = found
     candidates = [db] if db is not None else _live()
-    hits = []
-    for d in candidates:
-        for t in d._tables.values():
-            if (table_name is not None and t.model.table == table_name) or (
-                    model is not None and t.model.name == (model if isinstance(model, str) else model.__name__)):
-                hits.append(t)
+    tables = [t for d in candidates for t in d._tables.values()]
+    if model is not None:
+        name = model if isinstance(model, str) else model.__name__
+        hits = [t for t in tables if t.model.name == name]
+    else:
+        # the table name itself; else, as the well-known project's examples write it, the
+        # model's name in singular snake case ("knowledge_base" for KnowledgeBase, table
+        # knowledge_bases) or the model's name
+        hits = [t for t in tables if t.model.table == table_name] or [
+            t for t in tables if table_name in (t.model.name, snake_case(t.model.name))]
     if not hits:
         what = f"table {table_name!r}" if table_name is not None else f"model {model!r}"
-        raise ValidationError(f"no DataFlow defines {what}; define it with @db.model (or pass db_instance)")
+        known = sorted(f"{t.model.table} (model {t.model.name})" for t in tables)
+        known = ", ".join(known[:30]) + (f" and {len(known) - 30} more" if len(known) > 30 else "")
+        raise ValidationError(f"no DataFlow defines {what}; "
+                              + (f"the tables there are: {known}" if known else "no model is defined yet")
+                              + "; define it with @db.model (or pass db_instance)")
     if len(hits) > 1:
         raise ValidationError("several DataFlow instances define it; pass db_instance (the instance or its name)")
     return hits[0]

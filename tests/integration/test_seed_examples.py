@@ -149,3 +149,25 @@ def test_documented_import_paths():
     assert PostgreSQLVectorAdapter("postgresql://localhost/vectordb", vector_dimensions=8).database_url
     with pytest.raises(E.UnsupportedFeatureError):
         MongoDBAdapter("mongodb://localhost:27017/ecommerce")
+
+
+async def test_mongodb_and_data_fabric_examples_say_they_are_not_built():
+    """The MongoDB and Data Fabric sections, as written: each stops at its first line with an
+    UnsupportedFeatureError naming what is missing (not ModuleNotFoundError/AttributeError)."""
+    with pytest.raises(E.UnsupportedFeatureError, match="MongoDB"):
+        from dataflow.adapters import MongoDBAdapter
+        from dataflow.nodes.mongodb_nodes import DocumentInsertNode, AggregateNode  # noqa: F401
+    with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
+        from dataflow.fabric import RestSourceConfig, BearerAuth, StalenessPolicy  # noqa: F401
+    db = DataFlow("sqlite:///:memory:")
+    try:
+        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
+            db.source("crm", None, poll_interval=60)
+        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
+            @db.product("dashboard", depends_on=["User", "crm"])
+            async def dashboard(ctx):
+                return {}
+        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
+            await db.start(host="127.0.0.1", port=8000)
+    finally:
+        await db.close_async()

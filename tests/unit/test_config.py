@@ -97,7 +97,7 @@ def test_unbuilt_features_refuse_loudly():
 
 def test_import_is_lazy_and_fast():
     code = ("import sys, time; t=time.perf_counter(); import dataflow; dt=time.perf_counter()-t; "
-            "bad=[m for m in ('asyncpg','aiomysql','aiosqlite','pymysql','numpy','starlette','httpx','pymongo') "
+            "bad=[m for m in ('asyncpg','aiomysql','aiosqlite','pymysql','numpy','starlette','httpx','pymongo','tqdm') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
