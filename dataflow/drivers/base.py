@@ -422,6 +422,31 @@ class Driver:
             self.observed = bool(self.hooks.on_statement or self.hooks.after_commit)
         return remove
 
+    # -- pool sizing (server drivers implement ``_size()``) ----------------------------------------
+    _sized = False
+    pool_size: int | None = None
+
+    async def _size(self) -> int:
+        raise NotImplementedError
+
+    async def _ensure_size(self) -> int:
+        if not self._sized:
+            self.pool_size = await self._size()
+            self._sized = True
+        return self.pool_size
+
+    def _size_now(self) -> int:
+        """The pool budget for ``pool_stats`` before any pool exists: asked of the server once
+        (as the first pool would), so the figure never changes after the first connection."""
+        if not self._sized:
+            from .._loop import run_sync
+
+            try:
+                run_sync(self._ensure_size())
+            except Exception:  # noqa: BLE001 - server unreachable: report the configured figure
+                pass
+        return self.pool_size or self.config.pool_size or 10
+
     def current(self):
         """The Conn of the transaction this task is inside, or None."""
         return self._tx.get()

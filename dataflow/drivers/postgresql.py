@@ -192,24 +192,6 @@ class PostgreSQLDriver(Driver):
             await con.close()
         return pools.derive(self.config.pool_size, mx, res, where="PostgreSQL")
 
-    async def _ensure_size(self) -> int:
-        if not self._sized:
-            self.pool_size = await self._size()
-            self._sized = True
-        return self.pool_size
-
-    def _size_now(self) -> int:
-        """The pool budget for ``pool_stats`` before any pool exists: asked of the server once
-        (as the first pool would), so the figure never changes after the first connection."""
-        if not self._sized:
-            from .._loop import run_sync
-
-            try:
-                run_sync(self._ensure_size())
-            except Exception:  # noqa: BLE001 - server unreachable: report the configured figure
-                pass
-        return self.pool_size or self.config.pool_size or 10
-
     async def pool(self):
         """This loop's pool, created on first use (asyncpg pools are bound to one loop) and
         closed when the loop shuts down; all loops' pools share one budget of ``pool_size``."""
