@@ -102,6 +102,11 @@ class FabricRuntime:
         if self.started:
             return self
         self.loop = asyncio.get_running_loop()
+        if self.events.closed:  # started again after stop(): a clean slate, same app
+            self.events = EventBus()
+            self.entries.clear(), self.errors.clear(), self.pending.clear(), self._locks.clear()
+            for cache in self.param_caches.values():
+                cache.clear()
         await self._check_sources()
         for src in self.fabric.sources.values():
             src.on_change = self._source_event
@@ -174,8 +179,6 @@ class FabricRuntime:
             src.on_change = None
             src.metrics = None
             await src.stop()
-        if self.fabric.runtime is self:
-            self.fabric.runtime = None
 
     def _spawn(self, coro):
         task = self.loop.create_task(coro)
