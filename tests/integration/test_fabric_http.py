@@ -258,3 +258,27 @@ async def test_mounted_app_starts_on_first_request(db):
     # db.start() after fabric_app() serves the same runtime the app belongs to
     rt = await db.start(port=0)
     assert rt.app is app
+
+
+async def test_refresh_reads_past_the_query_cache(tmp_path):
+    """With cache_enabled=True the cache's after_commit invalidation runs before the fabric's
+    refresh, so a refreshed product never reads a cached pre-write result."""
+    db = DataFlow(f"sqlite:///{tmp_path}/cached.db", cache_enabled=True)
+
+    @db.model
+    class Order:
+        customer: str
+
+    @db.product("stats", depends_on=["Order"], write_debounce=0)
+    async def stats(ctx):
+        return await ctx.express.count("Order")
+
+    try:
+        rt = await db.start(port=0)
+        await until(lambda: "stats" in rt.entries)
+        for i in range(1, 4):
+            await db.express.create("Order", {"customer": "c"})
+            await until(lambda: rt.entries["stats"].value == i)
+    finally:
+        await db.stop()
+        await db.close_async()
