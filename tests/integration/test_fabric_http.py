@@ -282,3 +282,26 @@ async def test_refresh_reads_past_the_query_cache(tmp_path):
     finally:
         await db.stop()
         await db.close_async()
+
+
+async def test_materialized_product_that_fails_at_start_answers_500_and_recovers(db):
+    state = {"fail": True}
+
+    @db.product("fragile", depends_on=["Order"], write_debounce=0)
+    async def fragile(ctx):
+        if state["fail"]:
+            raise ValueError("internal detail")
+        return await ctx.express.count("Order")
+
+    rt = await db.start(port=0)
+    async with client(rt) as c:
+        await until(lambda: "fragile" in rt.errors)
+        r = await c.get("/fabric/fragile")
+        assert r.status_code == 500 and "internal detail" not in r.text
+        assert (await c.get("/fabric/_trace/fragile")).json()["traces"][0]["error"] == "ValueError: internal detail"
+        state["fail"] = False
+        await db.express.create("Order", {"customer": "x"})
+        await until(lambda: "fragile" in rt.entries)
+        r = await c.get("/fabric/fragile")
+        assert r.status_code == 200 and r.json() == {"data": 1}
+        assert (await c.get("/fabric/_health")).json()["status"] == "healthy"
