@@ -381,23 +381,64 @@ class DataFlow:
         from .testing.helpers import test_reset
         run_sync(test_reset(self))
 
-    # -- the Data Fabric: not built yet, each entry point says so ---------------------------------
-    def source(self, name, config=None, **options):
-        """``db.source("crm", RestSourceConfig(...))`` -- not available yet (``UnsupportedFeatureError``)."""
-        from .fabric import _unavailable
-        raise _unavailable(f"db.source({name!r}, ...)")
+    # -- the data fabric (dataflow/fabric): sources, products, their HTTP endpoints ------------------
+    def _fabric_registry(self):
+        fabric = self.__dict__.get("_fabric")
+        if fabric is None:
+            from .fabric.registry import Fabric
+            fabric = self._fabric = Fabric(self)
+        return fabric
+
+    def source(self, name, config=None):
+        """Register an external source and return its handle (``fetch``, ``fetch_all``, ``read``,
+        ``healthy``, ``last_successful_data``); with no config, the handle registered as ``name``::
+
+            crm = db.source("crm", RestSourceConfig(url="https://api.example.com",
+                                                    auth=BearerAuth(token_env="CRM_TOKEN")))
+        """
+        fabric = self._fabric_registry()
+        return fabric.source(name) if config is None else fabric.add_source(name, config)
 
     def product(self, name, **options):
-        """``@db.product("dashboard", depends_on=[...])`` -- not available yet (``UnsupportedFeatureError``)."""
-        from .fabric import _unavailable
-        raise _unavailable(f"db.product({name!r}, ...)")
+        """Decorator registering a data product ``fn(ctx, **params)`` served at ``/fabric/<name>``.
+
+        ``mode``: ``"materialized"`` (default; computed at start, refreshed when a dependency
+        changes, after ``write_debounce`` seconds), ``"parameterized"`` (per query-parameter set,
+        ``ttl`` seconds, at most ``max_entries`` sets) or ``"virtual"`` (every request).
+        ``depends_on`` names models, sources and products registered before it::
+
+            @db.product("stats", depends_on=["Order"])
+            async def stats(ctx):
+                return await ctx.express.count("Order")
+        """
+        def register(fn):
+            self._fabric_registry().add_product(name, fn, options)
+            return fn
+        return register
 
     async def start(self, **options):
-        """``await db.start(host=..., port=...)`` -- not available yet (``UnsupportedFeatureError``)."""
-        from .fabric import _unavailable
-        raise _unavailable("db.start()")
+        """Start the fabric: check sources, start polling and watchers, compute materialized
+        products, and listen on ``host``/``port`` (``port=0``: a free port, see ``runtime.port``).
+        Returns the ``FabricRuntime``; ``await db.stop()`` ends it."""
+        from .fabric.runtime import start
+        return await start(self._fabric_registry(), **options)
+
+    async def stop(self) -> None:
+        """Stop the fabric: server, polling, watchers and pending refreshes (no-op if not running)."""
+        fabric = self.__dict__.get("_fabric")
+        if fabric is not None and fabric.runtime is not None:
+            await fabric.runtime.stop()
+
+    def fabric_app(self):
+        """The fabric's endpoints as an ASGI app, to mount in an existing server (it starts the
+        fabric, without a server of its own, on its first request)."""
+        from .fabric.runtime import fabric_app
+        return fabric_app(self._fabric_registry())
 
     async def close_async(self) -> None:
+        fabric = self.__dict__.get("_fabric")
+        if fabric is not None and fabric.runtime is not None and fabric.runtime.loop is asyncio.get_running_loop():
+            await fabric.runtime.stop()  # a fabric started on this loop ends with its database
         if self.cache is not None:
             await self.cache.close()
         await self.driver.close()

@@ -132,5 +132,10 @@ class FabricError(DataFlowError):
     """The data fabric (sources, products, HTTP server) failed or is misconfigured."""
 
 
+class SourceError(FabricError):
+    """An external source could not be read (after retries), its circuit is open, or its data is
+    too old for its staleness policy -- and no earlier data may be served instead."""
+
+
 __all__ = [name for name, obj in list(globals().items())
            if isinstance(obj, type) and issubclass(obj, BaseException)]

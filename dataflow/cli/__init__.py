@@ -40,7 +40,7 @@ def _demo(args) -> int:
 
 #: Modules that add subcommands: each has ``register(subparsers)`` which adds parsers and
 #: sets ``func`` (``args -> exit code``) via ``set_defaults``.
-SUBCOMMANDS = ("dataflow.cli.etl", "dataflow.cli.migrate")
+SUBCOMMANDS = ("dataflow.cli.etl", "dataflow.cli.migrate", "dataflow.cli.serve")
 
 
 EPILOG = """examples:

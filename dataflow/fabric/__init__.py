@@ -1,24 +1,21 @@
-"""The Data Fabric (external sources, data products, their HTTP endpoints): not built yet.
+"""The data fabric: external sources and derived data products, served over HTTP.
 
-The module imports, so code written for the well-known project fails at the first name it uses
-with an ``UnsupportedFeatureError`` saying what is missing (``RestSourceConfig``, ``BearerAuth``,
-``db.source(...)``, ``@db.product(...)``, ``await db.start()``), never with an ImportError or an
-AttributeError that reads like a bug.
+Configuration classes are importable without the ``[fabric]`` extra; the runtime, the sources'
+clients and the Starlette app load when ``db.source``/``db.start``/``db.fabric_app`` need them.
+``import dataflow`` imports none of this.  Contract: the project's spec/fabric.md.
 """
 
-from __future__ import annotations
+from .config import (ApiKeyAuth, BasicAuth, BearerAuth, CircuitBreakerConfig, CloudSourceConfig,
+                     DatabaseSourceConfig, FileSourceConfig, OAuth2Auth, RestSourceConfig,
+                     StalenessPolicy, StreamSourceConfig, WebhookConfig)
 
-from ..errors import UnsupportedFeatureError
-
-
-def _unavailable(what: str) -> UnsupportedFeatureError:
-    return UnsupportedFeatureError(
-        f"{what}: the Data Fabric (external data sources, data products and their endpoints: "
-        f"dataflow.fabric, db.source, db.product, db.start) is not available in this version; "
-        f"models, workflows and the express API work without it")
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "CircuitBreakerConfig", "CloudSourceConfig",
+           "DatabaseSourceConfig", "FileSourceConfig", "OAuth2Auth", "RestSourceConfig", "StalenessPolicy",
+           "StreamSourceConfig", "WebhookConfig", "FabricRuntime"]
 
 
 def __getattr__(name: str):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise _unavailable(f"dataflow.fabric.{name}")
+    if name == "FabricRuntime":
+        from .runtime import FabricRuntime
+        return FabricRuntime
+    raise AttributeError(f"module 'dataflow.fabric' has no attribute {name!r}")

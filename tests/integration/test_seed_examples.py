@@ -151,23 +151,10 @@ def test_documented_import_paths():
         MongoDBAdapter("mongodb://localhost:27017/ecommerce")
 
 
-async def test_mongodb_and_data_fabric_examples_say_they_are_not_built():
-    """The MongoDB and Data Fabric sections, as written: each stops at its first line with an
-    UnsupportedFeatureError naming what is missing (not ModuleNotFoundError/AttributeError)."""
+async def test_mongodb_example_says_it_is_not_built():
+    """The MongoDB section, as written: it stops at its first line with an UnsupportedFeatureError
+    naming what is missing (not ModuleNotFoundError/AttributeError).  (The Data Fabric section
+    runs: tests/integration/test_fabric_seed.py.)"""
     with pytest.raises(E.UnsupportedFeatureError, match="MongoDB"):
         from dataflow.adapters import MongoDBAdapter
         from dataflow.nodes.mongodb_nodes import DocumentInsertNode, AggregateNode  # noqa: F401
-    with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
-        from dataflow.fabric import RestSourceConfig, BearerAuth, StalenessPolicy  # noqa: F401
-    db = DataFlow("sqlite:///:memory:")
-    try:
-        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
-            db.source("crm", None, poll_interval=60)
-        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
-            @db.product("dashboard", depends_on=["User", "crm"])
-            async def dashboard(ctx):
-                return {}
-        with pytest.raises(E.UnsupportedFeatureError, match="Data Fabric"):
-            await db.start(host="127.0.0.1", port=8000)
-    finally:
-        await db.close_async()

@@ -24,7 +24,9 @@ LAYERS = [
      "dataflow.vector.pgcodec", "dataflow.vector.adapter", "dataflow.migrations", "dataflow.store"},
     # node modules, and the vector package's public face (it re-exports its nodes)
     {"dataflow.nodes", "dataflow.workflow", "dataflow.express", "dataflow.adapters", "dataflow.vector",
-     "dataflow.vector.nodes", "dataflow.testing.helpers", "dataflow.fabric"},
+     "dataflow.vector.nodes", "dataflow.testing.helpers",
+     # the fabric receives a DataFlow instance and never imports the engine, which delegates to it
+     "dataflow.fabric"},
     {"dataflow.engine"},
     {"dataflow", "dataflow.cli", "dataflow.testing", "dataflow.demo", "dataflow.__main__"},
 ]

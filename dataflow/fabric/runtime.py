@@ -1,0 +1,407 @@
+"""The running fabric: computes and caches products, refreshes them when a model they depend on
+is written (the ``after_commit`` hook, with ``write_debounce``) or a source changes (polls and
+file watchers), publishes events and traces, and owns the HTTP server.
+
+One runtime per DataFlow at a time, on the event loop ``db.start()`` ran on.  ``stop()`` ends
+every task, watcher, client and the listening socket it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import time
+from collections import Counter
+
+from ..errors import ConfigurationError, FabricError, UnsupportedFeatureError
+from .events import EventBus
+from .metrics import Metrics
+from .products import Entry, ParamCache
+from .traces import Trace, Traces
+
+logger = logging.getLogger("dataflow.fabric")
+#: file watchers report several events per write; they are gathered for this long
+WATCH_SETTLE = 0.05
+
+
+class Context:
+    """What a product function receives: ``ctx.express``, ``ctx.source(name)``,
+    ``await ctx.product(name)``, ``ctx.params``, ``ctx.tenant_id``."""
+
+    __slots__ = ("_rt", "_trace", "express", "params", "tenant_id", "db")
+
+    def __init__(self, runtime, trace, params):
+        self._rt = runtime
+        self._trace = trace
+        self.db = runtime.db
+        self.express = runtime.db.express
+        self.params = params
+        self.tenant_id = None
+
+    def source(self, name):
+        src = self._rt.fabric.source(name)
+        if name not in self._trace.sources:
+            self._trace.sources.append(name)
+        return src
+
+    async def product(self, name):
+        self._trace.products.append(name)
+        return await self._rt.value(name)
+
+
+class FabricRuntime:
+    def __init__(self, fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode=False,
+                 enable_writes=False):
+        self.fabric = fabric
+        self.db = fabric.db
+        self.host, self.port = host, port
+        self.fail_fast, self.dev_mode, self.enable_writes = fail_fast, dev_mode, enable_writes
+        self.entries: dict = {}          # materialized product -> Entry
+        self.errors: dict = {}           # product -> message of its last failed computation
+        self.pending: set = set()        # materialized products with a refresh scheduled
+        self.param_caches = {n: ParamCache(p.ttl, p.max_entries) for n, p in fabric.products.items()
+                             if p.mode == "parameterized"}
+        self.events = EventBus()
+        self.traces = Traces()
+        self.metrics = Metrics()
+        #: computations per product (tests and benchmarks count them)
+        self.computations: Counter = Counter()
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.epoch = 1
+        self.leader = True
+        self.started = False
+        self.started_at: float | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server = None
+        self._tasks: set = set()
+        self._timers: dict = {}
+        self._locks: dict = {}
+        self._asked: Counter = Counter()
+        self._done: Counter = Counter()
+        self._remove_hook = None
+        self._start_lock: asyncio.Lock | None = None
+        self._app = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    @property
+    def app(self):
+        if self._app is None:
+            from .app import build_app
+            self._app = build_app(self)
+        return self._app
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/fabric"
+
+    async def start(self, serve: bool = True) -> "FabricRuntime":
+        if self.started:
+            return self
+        self.loop = asyncio.get_running_loop()
+        if self.events.closed:  # started again after stop(): a clean slate, same app
+            self.events = EventBus()
+            self.entries.clear(), self.errors.clear(), self.pending.clear(), self._locks.clear()
+            for cache in self.param_caches.values():
+                cache.clear()
+        await self._check_sources()
+        for src in self.fabric.sources.values():
+            src.on_change = self._source_event
+            src.metrics = self.metrics
+            self.metrics.breaker(src.name, src.breaker.state)
+            src.start(self.loop)
+            if not (src.kind == "file" and src.config.watch):
+                self._spawn(self._poll_loop(src))
+        self._remove_hook = self.db.after_commit(self._after_commit)
+        self.started, self.started_at = True, time.time()
+        self.fabric.runtime = self
+        try:
+            if not self.dev_mode:
+                self._spawn(self._warm())
+            if serve:
+                from .server import EmbeddedServer
+                self.server = EmbeddedServer(self.app, self.host, self.port)
+                await self.server.start()
+                self.port = self.server.port
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def ensure_started(self) -> None:
+        """For an app mounted elsewhere (``db.fabric_app()``): start without a server on first use."""
+        if self.started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if not self.started:
+                await self.start(serve=False)
+
+    async def _check_sources(self) -> None:
+        sources = list(self.fabric.sources.values())
+        results = await asyncio.gather(*(s.check() for s in sources), return_exceptions=True)
+        bad = [f"{s.name}: {r}" for s, r in zip(sources, results) if isinstance(r, BaseException)]
+        for s, r in zip(sources, results):
+            if isinstance(r, BaseException):
+                s._failed(r)
+        if bad and self.fail_fast:
+            await asyncio.gather(*(s.stop() for s in sources), return_exceptions=True)
+            raise FabricError("source health check failed (db.start(fail_fast=False) starts anyway): "
+                              + "; ".join(bad))
+        for line in bad:
+            logger.warning("fabric source unhealthy at start: %s", line)
+
+    async def stop(self) -> None:
+        """End polling, watchers, refreshes, event streams and the server."""
+        if self.loop is not None and self.loop is not asyncio.get_running_loop() and not self.loop.is_closed():
+            raise FabricError("await db.stop() on the event loop db.start() ran on")
+        if self._remove_hook is not None:
+            self._remove_hook()
+            self._remove_hook = None
+        self.started = False
+        for h in self._timers.values():
+            h.cancel()
+        self._timers.clear()
+        self.events.close()
+        if self.server is not None:
+            server, self.server = self.server, None
+            await server.stop()
+        tasks = [t for t in self._tasks if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        for src in self.fabric.sources.values():
+            src.on_change = None
+            src.metrics = None
+            await src.stop()
+
+    def _spawn(self, coro):
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- computing -------------------------------------------------------------------------------------
+    async def _compute(self, name: str, params: dict, trigger: str):
+        product = self.fabric.products[name]
+        trace = Trace(name, trigger)
+        self.computations[name] += 1
+        t0 = time.perf_counter()
+        try:
+            out = product.fn(Context(self, trace, params), **params)
+            if inspect.isawaitable(out):
+                out = await out
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            trace.finish(exc)
+            self.traces.add(trace)
+            self.metrics.refreshes.labels(name, "error").inc()
+            logger.warning("fabric product %r failed (%s)", name, trace.error)
+            raise
+        trace.finish()
+        self.traces.add(trace)
+        self.metrics.refreshes.labels(name, "success").inc()
+        self.metrics.refresh_seconds.labels(name).observe(time.perf_counter() - t0)
+        return out, trace
+
+    async def refresh(self, name: str, trigger: str = "manual", cascade: bool = True) -> None:
+        """Recompute a materialized product now.  Requests arriving while it computes are served
+        by one more computation after it (never one per request)."""
+        self._asked[name] += 1
+        asked = self._asked[name]
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = asyncio.Lock()
+        async with lock:
+            if self._done[name] >= asked:
+                return
+            gen = self._asked[name]
+            self.pending.discard(name)
+            try:
+                value, trace = await self._compute(name, {}, trigger)
+                entry = Entry(value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - kept for _health/_trace and the 5xx answer
+                self._done[name] = gen
+                self.errors[name] = f"{type(exc).__name__}: {exc}"
+                self.events.publish("product_failed", {"product": name, "trigger": trigger,
+                                                       "error": f"product {name!r} failed"})
+                return
+            self._done[name] = gen
+            self.entries[name] = entry
+            self.errors.pop(name, None)
+            self.events.publish("product_refreshed", {"product": name, "trigger": trigger,
+                                                      "cached_at": entry.iso, "duration_ms": trace.duration_ms})
+        if cascade:
+            self._changed([name], f"product:{name}", debounce=False)
+
+    async def value(self, name: str):
+        """A product's current value (``ctx.product``): cached for materialized, computed
+        with default parameters otherwise."""
+        product = self.fabric.products.get(name)
+        if product is None:
+            raise FabricError(f"unknown product {name!r}")
+        if product.mode == "materialized":
+            if name not in self.entries:
+                await self.refresh(name, "dependency", cascade=False)
+            if name not in self.entries:
+                raise FabricError(f"product {name!r} failed: {self.errors.get(name)}")
+            return self.entries[name].value
+        kwargs = product.bind({})
+        if product.mode == "parameterized":
+            entry, _ = await self.param_caches[name].get_or_compute(
+                tuple(sorted(kwargs.items())), lambda: self._value_only(name, kwargs, "dependency"))
+            return entry.value
+        return await self._value_only(name, kwargs, "dependency")
+
+    async def _value_only(self, name, kwargs, trigger):
+        return (await self._compute(name, kwargs, trigger))[0]
+
+    async def _warm(self) -> None:
+        for name in self.fabric.order():
+            if self.fabric.products[name].mode == "materialized" and name not in self.entries:
+                await self.refresh(name, "start", cascade=False)
+
+    # -- change propagation ------------------------------------------------------------------------------
+    def _after_commit(self, tables) -> None:
+        models = self.db._models
+        if "*" in tables:
+            hit = list(models)
+        else:
+            hit = [n for n, m in models.items() if m.table in tables]
+        if not hit or self.loop is None or self.loop.is_closed():
+            return
+        try:
+            same = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            same = False
+        if same:
+            self._changed(hit, "write")
+        else:  # a write from another thread's loop (express_sync, a sync runtime)
+            self.loop.call_soon_threadsafe(self._changed, hit, "write")
+
+    def _changed(self, names, trigger: str, debounce: bool = True) -> None:
+        """Dependencies ``names`` changed: drop parameterized caches, schedule materialized
+        refreshes (after each product's write_debounce)."""
+        if not self.started:
+            return
+        products = self.fabric.products
+        seen = set()
+        todo = list(self.fabric.dependents(names))
+        while todo:
+            p = todo.pop(0)
+            if p in seen:
+                continue
+            seen.add(p)
+            mode = products[p].mode
+            if mode == "parameterized":
+                self.param_caches[p].clear()
+                todo.extend(self.fabric.dependents([p]))
+            elif mode == "materialized":
+                self.pending.add(p)
+                if p not in self._timers:
+                    delay = products[p].write_debounce if debounce else 0
+                    self._timers[p] = self.loop.call_later(delay, self._fire, p, trigger)
+            else:
+                todo.extend(self.fabric.dependents([p]))
+
+    def _fire(self, name: str, trigger: str) -> None:
+        self._timers.pop(name, None)
+        if self.started:
+            self._spawn(self.refresh(name, trigger))
+
+    async def _poll_loop(self, src) -> None:
+        while True:
+            await asyncio.sleep(src.config.poll_interval)
+            await self.poll_source(src)
+
+    async def poll_source(self, src) -> bool:
+        """Re-read a source; refresh its dependents when its data changed.  True if it did."""
+        try:
+            changed = await src.poll()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - counted by the breaker; polling goes on
+            logger.warning("fabric source %r poll failed", src.name, exc_info=True)
+            return False
+        if changed:
+            self._changed([src.name], f"source:{src.name}", debounce=False)
+        return changed
+
+    def _source_event(self, src) -> None:
+        """A watcher saw a change (called on the loop): poll once things settle."""
+        key = ("source", src.name)
+        if not self.started or key in self._timers:
+            return
+
+        def fire():
+            self._timers.pop(key, None)
+            if self.started:
+                self._spawn(self.poll_source(src))
+
+        self._timers[key] = self.loop.call_later(WATCH_SETTLE, fire)
+
+    # -- reporting -----------------------------------------------------------------------------------------
+    def health(self) -> dict:
+        sources = {n: s.snapshot() for n, s in self.fabric.sources.items()}
+        now = time.monotonic()
+        products = {}
+        for n, p in self.fabric.products.items():
+            e = self.entries.get(n)
+            state = ("error" if n in self.errors else "stale" if n in self.pending else
+                     "fresh" if e is not None else "warming") if p.mode == "materialized" else (
+                "error" if n in self.errors else "on_demand")
+            products[n] = {"mode": p.mode, "freshness": state,
+                           "age": None if e is None else round(now - e.mono, 3),
+                           "cached_at": None if e is None else e.iso,
+                           "error": self.errors.get(n),
+                           "depends_on": list(p.depends_on)}
+        bad_sources = [n for n, s in sources.items() if not s["healthy"]]
+        bad_products = [n for n, p in products.items() if p["freshness"] == "error"]
+        if sources and len(bad_sources) == len(sources):
+            status = "unhealthy"
+        elif bad_sources or bad_products:
+            status = "degraded"
+        else:
+            status = "healthy"
+        return {"status": status, "leader": self.leader, "worker_id": self.worker_id, "epoch": self.epoch,
+                "sources": sources, "products": products}
+
+
+async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode=False, nexus=None,
+                coordination=None, enable_writes=False, tenant_extractor=None, serve=True):
+    """``await db.start(...)``: see ``DataFlow.start``."""
+    if nexus is not None:
+        raise UnsupportedFeatureError("db.start(nexus=...): attaching to a Nexus instance is not available "
+                                      "in this version; mount db.fabric_app() in your ASGI server instead")
+    if coordination not in (None, "memory"):
+        if coordination in ("redis", "postgresql"):
+            raise UnsupportedFeatureError(f"db.start(coordination={coordination!r}): multi-worker leader "
+                                          f"election is not available in this version (one process only)")
+        raise ConfigurationError(f"coordination must be None, 'redis' or 'postgresql', got {coordination!r}")
+    if tenant_extractor is not None:
+        raise UnsupportedFeatureError("db.start(tenant_extractor=...): multi-tenant products are not "
+                                      "available in this version")
+    rt = fabric.runtime
+    if rt is not None and rt.started:
+        raise FabricError("the fabric is already running (await db.stop() first)")
+    if rt is None:
+        rt = FabricRuntime(fabric)
+    # a runtime made by db.fabric_app() before start is reused, so that app serves this one
+    rt.host, rt.port, rt.fail_fast, rt.dev_mode, rt.enable_writes = host, port, fail_fast, dev_mode, enable_writes
+    return await rt.start(serve=serve)
+
+
+def fabric_app(fabric):
+    """``db.fabric_app()``: the runtime's app; mounted in another server it starts the fabric
+    (without a server of its own) on its first request."""
+    if fabric.runtime is None:
+        fabric.runtime = FabricRuntime(fabric)
+    return fabric.runtime.app
