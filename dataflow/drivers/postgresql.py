@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as _dt
 import re
 
 from .. import errors as E
@@ -146,6 +147,35 @@ class _PgConn(Conn):
         await self.con.copy_to_table(table, source=source, columns=list(columns), format="binary")
 
 
+# ``timestamp`` (without time zone) columns, e.g. in tables another project created: DataFlow's
+# datetimes are aware, and asyncpg refuses an aware value for a naive column ("can't subtract
+# offset-naive and offset-aware datetimes").  Such a column holds UTC here: an aware value is
+# bound as its UTC wall time, a naive one as given; reads come back as aware UTC datetimes, like
+# timestamptz ones.  (timestamptz columns keep asyncpg's own codec.)  Tuple format: microseconds
+# since 2000-01-01, as the server counts.
+_PG_EPOCH = _dt.datetime(2000, 1, 1)
+_PG_EPOCH_UTC = _PG_EPOCH.replace(tzinfo=_dt.timezone.utc)
+_PG_INFINITY = (2 ** 63 - 1, -(2 ** 63))
+
+
+def _naive_utc(value):
+    if not isinstance(value, _dt.datetime):
+        raise TypeError(f"expected a datetime for a timestamp column, got {type(value).__name__}")
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    d = value.replace(tzinfo=None) - _PG_EPOCH
+    return ((d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds,)
+
+
+def _from_micros(t):
+    us = t[0]
+    if us == _PG_INFINITY[0]:
+        return _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+    if us == _PG_INFINITY[1]:
+        return _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+    return _PG_EPOCH_UTC + _dt.timedelta(microseconds=us)
+
+
 def _rowcount(status: str) -> int:
     tail = status.rpartition(" ")[2]
     return int(tail) if tail.isdigit() else 0
@@ -231,6 +261,8 @@ class PostgreSQLDriver(Driver):
             self._loops.connected()
 
     async def _setup_connection(self, con) -> None:
+        await con.set_type_codec("timestamp", schema="pg_catalog", encoder=_naive_utc, decoder=_from_micros,
+                                 format="tuple")
         for hook in list(self.connection_setup):
             await hook(con)
 
