@@ -294,3 +294,65 @@ def _and(parts: list) -> dict:
     if len(parts) == 1:
         return parts[0]
     return {"$and": parts}
+
+
+# -- schemaless (MongoDBAdapter): native queries, plus DataFlow's text/NULL operators ---------------
+_TEXT_OPS = ("$like", "$ilike", "$contains", "$startswith", "$endswith", "$between", "$null")
+
+
+def native_filter(filt, where: str = "filter") -> dict:
+    """A native MongoDB query for collections without a model: passed through as it is, after
+    server-side code is refused at every depth; DataFlow's own ``$like``/``$ilike``/``$contains``/
+    ``$startswith``/``$endswith``/``$between``/``$null`` are translated as for models (values are
+    not coerced: there is no model to say their types)."""
+    if filt is None:
+        return {}
+    if not isinstance(filt, dict):
+        raise FilterError(f"{where} must be a dict, got {type(filt).__name__}")
+    refuse_server_code(filt, where)
+    return _native_doc(filt)
+
+
+def _native_doc(node):
+    if isinstance(node, list):
+        return [_native_doc(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    extra = []
+    for k, v in node.items():
+        if isinstance(v, dict) and not k.startswith("$") and any(op in v for op in _TEXT_OPS):
+            extra.append(_native_field(k, v))
+        else:
+            out[k] = _native_doc(v)
+    if extra:
+        parts = ([out] if out else []) + extra
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+    return out
+
+
+def _native_field(key, cond) -> dict:
+    parts = []
+    rest = {}
+    for op, v in cond.items():
+        if op in ("$like", "$ilike", "$contains", "$startswith", "$endswith") and not isinstance(v, str):
+            raise FilterError(f"filter.{key}.{op}: expected str, got {type(v).__name__}")
+        if op in ("$like", "$ilike"):
+            parts.append({key: _regex(like_to_regex(v), "i" if op == "$ilike" else "")})
+        elif op == "$contains":
+            parts.append({"$or": [{key: _regex(regex_escape(v), "")}, {key: {"$elemMatch": {"$eq": v}}}]})
+        elif op == "$startswith":
+            parts.append({key: _regex("^" + regex_escape(v), "")})
+        elif op == "$endswith":
+            parts.append({key: _regex(regex_escape(v) + _END, "")})
+        elif op == "$between":
+            if not isinstance(v, (list, tuple)) or len(v) != 2:
+                raise FilterError(f"filter.{key}.$between: expected [low, high]")
+            parts.append({key: {"$gte": v[0], "$lte": v[1]}})
+        elif op == "$null":
+            parts.append({key: {"$eq": None} if v else {"$ne": None}})
+        else:
+            rest[op] = _native_doc(v)
+    if rest:
+        parts.insert(0, {key: rest})
+    return _and(parts)

@@ -80,6 +80,8 @@ def backend(request):
 
 @pytest.fixture
 def url(backend, tmp_path):
+    if backend.startswith("mongodb"):
+        return mongodb_url(backend)[0]
     return _backend_url(backend, tmp_path)
 
 
@@ -110,13 +112,12 @@ def db_kwargs():
 @pytest.fixture
 async def db(url, tables, db_kwargs):
     """A DataFlow on the backend under test; tables created through `tables(...)` are dropped."""
-    d = DataFlow(url, **db_kwargs)
+    kw = dict(db_kwargs)
+    if url.startswith("mongodb://standin/"):
+        kw["testing"] = True        # the in-process stand-in (mongodb_url)
+    d = DataFlow(url, **kw)
     yield d
-    try:
-        for t in d.list_tables():
-            await d.execute_raw(f"DROP TABLE IF EXISTS {d.dialect.quote(t)}")
-    finally:
-        await d.close_async()
+    await drop_all(d)
 
 
 def make_db(url: str, **kw) -> DataFlow:

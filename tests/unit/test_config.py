@@ -8,7 +8,7 @@ import pytest
 
 from dataflow import DataFlow
 from dataflow.config import parse_url
-from dataflow.errors import ConfigurationError, UnsupportedFeatureError
+from dataflow.errors import ConfigurationError
 
 
 @pytest.mark.parametrize("url,dialect,extra", [
