@@ -55,10 +55,10 @@ class DataFlow:
             from .documents.client import DocumentDriver
             self.driver = DocumentDriver(self.config, adapter)   # names the [mongo] extra if missing
             from .documents.store import DocumentStore as store_class
-            if monitoring or echo or tenant_isolation == "rls":
+            if monitoring or echo or tenant_isolation == "rls" or cache_enabled:
                 from .errors import UnsupportedFeatureError
-                raise UnsupportedFeatureError("monitoring, echo and tenant_isolation='rls' work on SQL databases "
-                                              "only; MongoDB has no statements to observe or policies to set")
+                raise UnsupportedFeatureError("monitoring, echo, cache_enabled and tenant_isolation='rls' work on "
+                                              "SQL databases only in this version, not on MongoDB")
         else:
             from .drivers import driver_for
             from .ops.table import Table as store_class

@@ -44,8 +44,9 @@ class Writer:
         self.updated = 0
         self.max_explicit = None
 
-    async def write(self, docs: list, start: int) -> None:
-        """``docs[i]`` is source row ``start + i``; ids are assigned here when the model's are automatic."""
+    async def write(self, docs: list, start: int, given: list | None = None) -> None:
+        """``docs[i]`` is source row ``start + i``; ids are assigned here when the model's are
+        automatic.  ``given[i]``: the fields record i named (an upsert changes only those)."""
         s = self.s
         if s.ids is not None:
             missing = [d for d in docs if "_id" not in d]
@@ -60,7 +61,7 @@ class Writer:
         for b in range(0, len(docs), self.batch):
             chunk = docs[b:b + self.batch]
             if self.opts.mode == "update":
-                await self._upsert(chunk, start + b)
+                await self._upsert(chunk, start + b, given[b:b + self.batch] if given is not None else None)
             else:
                 await self._insert(chunk, start + b)
 
@@ -106,15 +107,16 @@ class Writer:
             return True
         return tuple("id" if k == "_id" else k for k in pattern) == tuple(self.opts.conflict)
 
-    async def _upsert(self, chunk, start):
+    async def _upsert(self, chunk, start, given=None):
         from pymongo import UpdateOne
         s, conflict = self.s, self.opts.conflict
         keys = [s.key_of[c] for c in conflict]
         names_of = {s.key_of[n]: n for n in s.model.fields}
         ops = []
-        for d in chunk:
+        for j, d in enumerate(chunk):
             filt = {k: d.get(k) for k in keys}
-            upd = set(s.key_of[c] for c in self.opts.update_columns([names_of[k] for k in d]))
+            named = given[j] if given is not None else [names_of[k] for k in d]
+            upd = set(s.key_of[c] for c in self.opts.update_columns(named))
             set_ = {k: v for k, v in d.items() if k in upd}
             on_insert = {k: v for k, v in d.items() if k not in upd and k not in filt}
             change = {}
@@ -167,6 +169,7 @@ async def bulk_create(store, records, *, batch_size=1000, conflict_resolution="e
     batch_size = 1000 if batch_size is None else batch_size
     now = utcnow()
     docs = []
+    given = [list(rec) if isinstance(rec, dict) else [] for rec in records] if opts.mode == "update" else None
     for i, rec in enumerate(records):
         try:
             docs.append(store.encode_row(store.build_row(rec, f"{label} row {i}", now), f"{label} row {i}"))
@@ -176,7 +179,7 @@ async def bulk_create(store, records, *, batch_size=1000, conflict_resolution="e
     w = Writer(store, opts, batch_size)
     if docs:
         try:
-            await w.write(docs, 0)
+            await w.write(docs, 0, given)
         except BulkLoadError as exc:
             await w.fail(exc)
             raise

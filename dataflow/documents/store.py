@@ -23,7 +23,8 @@ K = codec.K
 
 
 class DocumentStore(ModelRules):
-    """The document store (``dataflow.store.Store``) of one model."""
+    """The document store (``dataflow.store.Store``) of one model.  ``cache`` is accepted and
+    has no effect: the query cache is SQL-only (``cache_enabled=True`` is refused on MongoDB)."""
 
     def __init__(self, db, model):
         self.db = db
@@ -136,7 +137,7 @@ class DocumentStore(ModelRules):
         await self.driver.wrote(self.writes)
         return {c: row.get(c) for c in self.columns}
 
-    async def read(self, id, include_deleted=False) -> dict | None:
+    async def read(self, id, include_deleted=False, cache=True) -> dict | None:
         q = self.scoped(query={"_id": self.encode_id(id)}, include_deleted=include_deleted)
         await self.ready()
         doc = await self._call(self.coll.find_one(q, **self._kw()))
@@ -237,7 +238,7 @@ class DocumentStore(ModelRules):
         return q, sort_spec, projection, names
 
     async def list(self, filt=None, limit=100, offset=0, order_by=None, sort=None, fields=None,
-                   include_deleted=False) -> list[dict]:
+                   include_deleted=False, cache=True) -> list[dict]:
         q, sort_spec, projection, names = self._find_args(filt, limit, offset, order_by, sort, fields,
                                                           include_deleted)
         await self.ready()
@@ -251,12 +252,12 @@ class DocumentStore(ModelRules):
         docs = await self.driver.fetch_all(cur, self.model.name)
         return [self.decode_doc(d, names) for d in docs]
 
-    async def count(self, filt=None, include_deleted=False) -> int:
+    async def count(self, filt=None, include_deleted=False, cache=True) -> int:
         q = self.scoped(filt, include_deleted)
         await self.ready()
         return int(await self._call(self.coll.count_documents(q, **self._kw())))
 
-    async def find_one(self, filt, include_deleted=False) -> dict | None:
+    async def find_one(self, filt, include_deleted=False, cache=True) -> dict | None:
         rows = await self.list(filt, limit=1, include_deleted=include_deleted)
         return rows[0] if rows else None
 

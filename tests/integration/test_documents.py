@@ -327,3 +327,18 @@ def _tx(db):
         async with db.transaction():
             pass
     return run
+
+
+async def test_bulk_upsert_changes_only_the_given_fields(mdb):
+    @db_model(mdb)
+    class Acct:
+        email: str
+        name: str = ""
+        tier: str = "free"
+        __dataflow__ = {"unique": ["email"]}
+    await mdb.express.create(Acct, {"email": "a@x", "name": "A", "tier": "pro"})
+    res = await mdb.express.bulk_upsert(Acct, [{"email": "a@x", "name": "A2"}, {"email": "b@x"}], conflict_on="email")
+    assert (res["inserted"], res["updated"]) == (1, 1)
+    a = await mdb.express.find_one(Acct, {"email": "a@x"})
+    assert (a["name"], a["tier"]) == ("A2", "pro")           # tier not given: kept
+    assert (await mdb.express.find_one(Acct, {"email": "b@x"}))["tier"] == "free"
