@@ -342,3 +342,23 @@ async def test_bulk_upsert_changes_only_the_given_fields(mdb):
     a = await mdb.express.find_one(Acct, {"email": "a@x"})
     assert (a["name"], a["tier"]) == ("A2", "pro")           # tier not given: kept
     assert (await mdb.express.find_one(Acct, {"email": "b@x"}))["tier"] == "free"
+
+
+async def test_tenant_scope_on_documents(mdb):
+    @db_model(mdb)
+    class Note:
+        text: str
+        __dataflow__ = {"multi_tenant": True}
+    with pytest.raises(E.TenantRequiredError):
+        await mdb.express.list(Note)
+    async with mdb.tenant("a"):
+        n = await mdb.express.create(Note, {"text": "mine"})
+        assert n["tenant_id"] == "a"
+        assert await mdb.express.count(Note, {"$or": [{"text": "mine"}, {"text": {"$ne": "x"}}]}) == 1
+    async with mdb.tenant("b"):
+        assert await mdb.express.list(Note) == [] and await mdb.express.read(Note, n["id"]) is None
+        assert await mdb.express.update(Note, n["id"], {"text": "theirs"}) is None
+        with pytest.raises(E.ValidationError):
+            await mdb.express.list(Note, {"tenant_id": "a"})
+    async with mdb.all_tenants():
+        assert [r["text"] for r in await mdb.express.list(Note)] == ["mine"]
