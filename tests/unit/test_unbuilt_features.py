@@ -1,6 +1,7 @@
-"""Features the well-known project documents that are not built yet (MongoDB, the Data Fabric):
-their import paths exist, and every name or entry point used raises UnsupportedFeatureError
-saying what is missing -- never ModuleNotFoundError / AttributeError."""
+"""Features the well-known project documents that are not built yet (the Data Fabric): their
+import paths exist, and every name or entry point used raises UnsupportedFeatureError saying
+what is missing -- never ModuleNotFoundError / AttributeError.  (MongoDB was here until it was
+built: tests/integration/test_documents.py.)"""
 
 from __future__ import annotations
 
@@ -15,16 +16,6 @@ from dataflow import DataFlow
 from dataflow.errors import UnsupportedFeatureError
 
 
-def test_mongodb_nodes_module_imports_and_its_names_raise():
-    mod = importlib.import_module("dataflow.nodes.mongodb_nodes")
-    for name in ("DocumentInsertNode", "AggregateNode", "DocumentFindNode"):
-        with pytest.raises(UnsupportedFeatureError, match=f"MongoDB.*{name}|{name}.*MongoDB"):
-            getattr(mod, name)
-    with pytest.raises(UnsupportedFeatureError, match="MongoDB"):
-        exec("from dataflow.nodes.mongodb_nodes import DocumentInsertNode, AggregateNode", {})
-    assert not hasattr(mod, "__wrapped__")      # dunder look-ups stay ordinary AttributeErrors
-
-
 def test_fabric_module_imports_and_its_names_raise():
     mod = importlib.import_module("dataflow.fabric")
     with pytest.raises(UnsupportedFeatureError, match="RestSourceConfig.*Data Fabric"):
@@ -32,12 +23,6 @@ def test_fabric_module_imports_and_its_names_raise():
     with pytest.raises(UnsupportedFeatureError, match="Data Fabric"):
         mod.FileSourceConfig
     assert not hasattr(mod, "__wrapped__")
-
-
-def test_mongodb_adapter_raises():
-    from dataflow.adapters import MongoDBAdapter
-    with pytest.raises(UnsupportedFeatureError, match="MongoDB"):
-        MongoDBAdapter("mongodb://localhost:27017/ecommerce")
 
 
 def test_db_source_product_start_raise():
@@ -57,6 +42,6 @@ def test_db_source_product_start_raise():
 
 def test_import_dataflow_does_not_import_the_placeholders():
     code = ("import sys, dataflow; from dataflow import DataFlow; DataFlow(':memory:'); "
-            "print([m for m in ('dataflow.fabric', 'dataflow.nodes.mongodb_nodes') if m in sys.modules])")
+            "print([m for m in ('dataflow.fabric', 'dataflow.nodes.mongodb_nodes', 'dataflow.documents') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
