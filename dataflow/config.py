@@ -25,6 +25,8 @@ _SCHEMES = {
 
 #: Dialects whose URL names a file path (sqlite:///x.db) rather than a server.
 _FILE_DIALECTS = frozenset({"sqlite"})
+#: Dialects whose models are stored as documents (dataflow.documents) rather than SQL rows.
+_DOCUMENT_DIALECTS = frozenset({"mongodb"})
 
 #: Keyword arguments of the well-known project's DataFlow(...) (its named parameters, the extra
 #: keywords it reads, and ones its own tests and docs pass) that mean nothing here: accepted,
@@ -75,6 +77,11 @@ class DatabaseURL:
     @property
     def is_memory(self) -> bool:
         return self.path == ":memory:"
+
+    @property
+    def is_document(self) -> bool:
+        """Models on this database are documents (the document store), not SQL rows."""
+        return self.dialect in _DOCUMENT_DIALECTS
 
     def redacted(self) -> str:
         """The URL with the password replaced, safe for messages and logs."""

@@ -49,9 +49,21 @@ class DataFlow:
             slow_query_threshold=slow_query_threshold, testing=testing, name=name)
         self.adapter = adapter
         self.name = claim_name(self.config.name, self, explicit=name is not None)
-        from .drivers import driver_for
-
-        self.driver = driver_for(self.config)  # refuses mongodb:// before any driver check
+        #: models are documents (mongodb://): the document store instead of the SQL one
+        self.documents = self.config.url.is_document
+        if self.documents:
+            from .documents.client import DocumentDriver
+            self.driver = DocumentDriver(self.config, adapter)   # names the [mongo] extra if missing
+            from .documents.store import DocumentStore as store_class
+            if monitoring or echo or tenant_isolation == "rls" or cache_enabled:
+                from .errors import UnsupportedFeatureError
+                raise UnsupportedFeatureError("monitoring, echo, cache_enabled and tenant_isolation='rls' work on "
+                                              "SQL databases only in this version, not on MongoDB")
+        else:
+            from .drivers import driver_for
+            from .ops.table import Table as store_class
+            self.driver = driver_for(self.config)
+        self._store_class = store_class
         self.dialect = self.driver.dialect
         self._models: dict = {}
         self._tables: dict = {}
@@ -110,10 +122,9 @@ class DataFlow:
             if other.table == info.table and other.name != info.name:
                 raise ModelDefinitionError(f"{info.name}: table {info.table!r} is already used by model {other.name}")
         from .nodes.model_nodes import make_nodes
-        from .ops.table import Table
 
         self._models[info.name] = info
-        self._tables[info.name] = Table(self, info)
+        self._tables[info.name] = self._store_class(self, info)
         self._nodes[info.name] = make_nodes(self, self._tables[info.name])
         self._ready = False
         self._generation += 1
@@ -199,6 +210,9 @@ class DataFlow:
             state[1] = self._generation
 
     async def _initialize_schema(self) -> None:
+        if self.documents:                      # collections come by themselves; indexes here
+            await self.driver.initialize_schema(self)
+            return
         await self._prepare_vectors()
         # auto_migrate: create missing tables, apply additive changes under the migration
         # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)

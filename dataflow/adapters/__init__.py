@@ -1,16 +1,15 @@
 """Adapters passed as ``DataFlow(adapter=...)`` -- the import path the well-known project documents."""
 
-from ..errors import UnsupportedFeatureError
 from ..vector.adapter import PostgreSQLVectorAdapter
 
 
-class MongoDBAdapter:
-    """Not built yet: constructing it says so instead of failing later."""
-
-    def __init__(self, *args, **kwargs):
-        raise UnsupportedFeatureError(
-            "MongoDBAdapter is not available in this version (MongoDB support is not built yet); "
-            "use a postgresql://, mysql:// or sqlite:// URL")
+def __getattr__(name):
+    # MongoDBAdapter is imported on first use: importing it needs nothing, but keeping
+    # ``dataflow.adapters`` light keeps the vector adapter's import cheap too
+    if name == "MongoDBAdapter":
+        from .mongodb import MongoDBAdapter
+        return MongoDBAdapter
+    raise AttributeError(f"module 'dataflow.adapters' has no attribute {name!r}")
 
 
 __all__ = ["MongoDBAdapter", "PostgreSQLVectorAdapter"]

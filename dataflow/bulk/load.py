@@ -104,6 +104,9 @@ def _backend(dialect):
     import dataflow.bulk.insert as insert
     import dataflow.bulk.mysql as mysql
     import dataflow.bulk.postgresql as postgresql
+    if dialect.bulk_path == "documents":
+        import dataflow.documents.load as documents
+        return documents
     return {"copy": postgresql, "load_data": mysql, "sqlite": insert}[dialect.bulk_path]
 
 

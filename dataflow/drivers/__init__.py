@@ -7,11 +7,8 @@ def driver_for(config):
     from ..config import check_driver
 
     dialect = config.url.dialect
-    if dialect == "mongodb":
-        from ..errors import UnsupportedFeatureError
-        raise UnsupportedFeatureError(
-            "mongodb:// URLs are not supported by this version (MongoDB support is not built yet); "
-            "use postgresql://, mysql:// or sqlite://")
+    if dialect == "mongodb":   # the engine sends document URLs to dataflow.documents, never here
+        raise AssertionError("mongodb:// is served by dataflow.documents.client.DocumentDriver")
     check_driver(dialect)
     if dialect == "postgresql":
         from .postgresql import PostgreSQLDriver

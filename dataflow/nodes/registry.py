@@ -24,7 +24,11 @@ _TX = "dataflow.nodes.transaction_nodes"
 _BUILTIN_MODULES = {"VectorSearchNode": "dataflow.vector.nodes", "CreateVectorIndexNode": "dataflow.vector.nodes",
                     "TransactionScopeNode": _TX, "TransactionContextNode": _TX, "TransactionCommitNode": _TX,
                     "TransactionRollbackNode": _TX, "TransactionSavepointNode": _TX,
-                    "TransactionRollbackToSavepointNode": _TX}
+                    "TransactionRollbackToSavepointNode": _TX,
+                    **{n: "dataflow.nodes.mongodb_nodes" for n in (
+                        "DocumentInsertNode", "DocumentFindNode", "DocumentUpdateNode", "DocumentDeleteNode",
+                        "AggregateNode", "MongoAggregateNode", "BulkDocumentInsertNode", "CreateIndexNode",
+                        "DocumentCountNode")}}
 
 #: open DataFlow instances by name (weak: a dropped instance disappears)
 LIVE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()

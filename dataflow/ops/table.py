@@ -9,7 +9,6 @@ every predicate through its one ``where``); values travel as parameters coerced 
 
 from __future__ import annotations
 
-import uuid as _uuid
 from copy import deepcopy as _deepcopy
 
 from .. import _native
@@ -17,6 +16,7 @@ from ..errors import UnsupportedFeatureError, ValidationError
 from ..models.managed import utcnow
 from ..models.model import ModelInfo
 from ..statements import ModelStatements
+from .rules import ModelRules
 from ..models import validate as V
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
@@ -24,7 +24,7 @@ K = _native.load("params")  # kind and dialect codes: the same ints in both impl
 _params = K
 
 
-class Table:
+class Table(ModelRules):
     """The SQL store (``dataflow.store.Store``): one model bound to one DataFlow instance's
     dialect and driver."""
 
@@ -51,88 +51,6 @@ class Table:
         code = self.code
         decode_rows = _params.decode_rows
         return lambda rows: decode_rows(rows, names, kinds, code)
-
-    def coerce_id(self, value, where="id"):
-        if value is None:
-            raise ValidationError(f"{self.model.name}: {where} is required")
-        try:
-            return _params.coerce(value, self.model.id_kind, self.code)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"{self.model.name}.{where}: {exc}") from None
-
-    def coerce_values(self, names, values, where):
-        try:
-            return _params.coerce_row(values, tuple(self.kind_of[n] for n in names), self.code, names)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"{where}: {exc}") from None
-
-    def tenant_for(self, data, where) -> str:
-        """The tenant a new row of a tenant model belongs to: the bound one.  A record naming
-        another tenant is refused; inside ``db.all_tenants()`` the record must name it."""
-        given = data.get("tenant_id") if isinstance(data, dict) else None
-        tenants = self.db.tenant_context
-        if tenants.is_all():
-            if given is None:
-                tenants.require(f"{where}")
-            from ..tenancy import check_tenant_id
-            return check_tenant_id(given)
-        current = tenants.require(f"{where} ({self.model.name} is multi_tenant)")
-        if given is not None and given != current:
-            raise ValidationError(f"{where}: the record names tenant_id {given!r} but the bound tenant is "
-                                  f"{current!r}; a row is always written for the bound tenant")
-        return current
-
-    def check_tenant_unchanged(self, fields, where) -> None:
-        """Updates never move a row between tenants: tenant_id may only restate the bound one."""
-        if self.model.multi_tenant and "tenant_id" in fields:
-            current = self.db.tenant_context.current()
-            if current is None or fields["tenant_id"] != current:
-                raise ValidationError(f"{where}: tenant_id cannot be changed (a row never moves between tenants)")
-
-    def _no_tenant_move(self, fields, where) -> dict:
-        self.check_tenant_unchanged(fields, where)
-        if "tenant_id" in fields:
-            fields = {k: v for k, v in fields.items() if k != "tenant_id"}
-            if not fields:
-                raise ValidationError(f"{where}: nothing to change besides tenant_id")
-        return fields
-
-    async def ready(self):
-        if not self.db._ready:
-            await self.db.initialize()
-
-    # -- create --------------------------------------------------------------------------------
-    def build_row(self, data, where, now=None) -> dict:
-        """Flat fields -> full row dict (defaults filled, timestamps set), not yet coerced."""
-        m = self.model
-        if isinstance(data, dict) and set(data) == {"data"} and "data" not in m.fields:
-            raise ValidationError(
-                f"{where}: Create takes flat fields, e.g. {{'name': 'Alice'}}, not {{'data': {{...}}}}")
-        V.check_record(m, data, where=where)
-        row = {}
-        for name in m.user_fields:
-            if name in data:
-                row[name] = data[name]
-            elif name == "id":
-                if m.id_auto:
-                    continue
-                if m.id_kind == K.UUID:
-                    row["id"] = _uuid.uuid4()
-                else:
-                    raise ValidationError(f"{where}: {m.name} has a str id; pass 'id'")
-            else:
-                f = m.fields[name]
-                if f.required:
-                    raise ValidationError(f"{where}: {m.name}.{name} is required (no default)")
-                row[name] = f.make_default()
-        if m.multi_tenant:
-            row["tenant_id"] = self.tenant_for(data, where)
-        now = now or utcnow()
-        row["created_at"] = now
-        row["updated_at"] = now
-        if m.soft_delete:
-            row["deleted_at"] = None
-        return row
 
     async def create(self, data, where=None) -> dict:
         where = where or f"{self.model.name} create"

@@ -27,6 +27,10 @@ async def test_create(db, model, fields: dict) -> Record:
 async def test_reset(db) -> None:
     """Empty every table of the instance's models (the schema stays)."""
     await db.initialize()
+    if db.documents:
+        for store in db._tables.values():
+            await store.clear()
+        return
     async with db.transaction():
         for table in db.list_tables():
             await db.execute_raw(admin.empty_table(db.dialect, table))

@@ -45,6 +45,33 @@ def _backend_url(name: str, tmp_path) -> str:
 
 BACKENDS = ["sqlite", "postgresql", "mysql"]
 
+#: a real MongoDB server for the document store's tests; without it they run on the stand-in only
+MONGO_URL = os.environ.get("DATAFLOW_TEST_MONGODB_URL")
+
+
+def mongodb_url(name: str) -> tuple[str, dict]:
+    """(URL, DataFlow keywords) of the document store under test: ``mongodb-standin`` is the
+    in-process stand-in (always), ``mongodb`` the server of DATAFLOW_TEST_MONGODB_URL (skipped
+    without it, even in CI: no MongoDB server is part of the standard setup)."""
+    if name == "mongodb-standin":
+        return f"mongodb://standin/dataflow_test_{uuid.uuid4().hex[:8]}", {"testing": True}
+    if not MONGO_URL:
+        pytest.skip("DATAFLOW_TEST_MONGODB_URL is not set: the document store ran on the stand-in only")
+    return MONGO_URL, {}
+
+
+async def drop_all(db) -> None:
+    """Drop the tables (collections) of ``db``'s models and close it."""
+    try:
+        if db.documents:
+            for store in db._tables.values():
+                await store.drop()
+        else:
+            for t in db.list_tables():
+                await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
+    finally:
+        await db.close_async()
+
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
@@ -53,6 +80,8 @@ def backend(request):
 
 @pytest.fixture
 def url(backend, tmp_path):
+    if backend.startswith("mongodb"):
+        return mongodb_url(backend)[0]
     return _backend_url(backend, tmp_path)
 
 
@@ -83,13 +112,12 @@ def db_kwargs():
 @pytest.fixture
 async def db(url, tables, db_kwargs):
     """A DataFlow on the backend under test; tables created through `tables(...)` are dropped."""
-    d = DataFlow(url, **db_kwargs)
+    kw = dict(db_kwargs)
+    if url.startswith("mongodb://standin/"):
+        kw["testing"] = True        # the in-process stand-in (mongodb_url)
+    d = DataFlow(url, **kw)
     yield d
-    try:
-        for t in d.list_tables():
-            await d.execute_raw(f"DROP TABLE IF EXISTS {d.dialect.quote(t)}")
-    finally:
-        await d.close_async()
+    await drop_all(d)
 
 
 def make_db(url: str, **kw) -> DataFlow:

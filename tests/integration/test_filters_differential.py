@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dataflow import DataFlow
 
-from .conftest import BACKENDS, Tables, _backend_url
+from .conftest import BACKENDS, Tables, _backend_url, drop_all, mongodb_url
 from .filter_reference import select
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -85,12 +85,19 @@ class State:
         self.ref = ref_rows
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+#: the SQL backends plus the document store (stand-in always; a real server with DATAFLOW_TEST_MONGODB_URL)
+STORES = BACKENDS + ["mongodb-standin", "mongodb"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=STORES)
 async def st8(request, tmp_path_factory):
     backend = request.param
-    url = _backend_url(backend, tmp_path_factory.mktemp("filt"))
+    if backend.startswith("mongodb"):
+        url, kw = mongodb_url(backend)
+    else:
+        url, kw = _backend_url(backend, tmp_path_factory.mktemp("filt")), {}
     tables = Tables()
-    db = DataFlow(url)
+    db = DataFlow(url, **kw)
 
     @db.model
     class Filt:
@@ -113,11 +120,7 @@ async def st8(request, tmp_path_factory):
         ref = [dict(r, id=id_of[r["k"]]) for r in ROWS]
         yield State(backend, db, Filt, ref)
     finally:
-        try:
-            for t in db.list_tables():
-                await db.execute_raw(f"DROP TABLE IF EXISTS {db.dialect.quote(t)}")
-        finally:
-            await db.close_async()
+        await drop_all(db)
 
 
 async def check(s: State, filt, *, count=True):

@@ -1,4 +1,5 @@
-"""The 11 generated nodes through real workflows, on every backend."""
+"""The 11 generated nodes through real workflows, on every backend and on the document store
+(the MongoDB stand-in always; a real server when DATAFLOW_TEST_MONGODB_URL is set)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ import pytest
 
 from dataflow import AsyncLocalRuntime, WorkflowBuilder
 from dataflow import errors as E
+
+from .conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS + ["mongodb-standin", "mongodb"])
+def backend(request):
+    return request.param
 
 
 def define(db, tables):

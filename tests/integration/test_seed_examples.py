@@ -147,14 +147,7 @@ def test_documented_import_paths():
 
     assert registry.resolve("VectorSearchNode") is VectorSearchNode
     assert PostgreSQLVectorAdapter("postgresql://localhost/vectordb", vector_dimensions=8).database_url
-    with pytest.raises(E.UnsupportedFeatureError):
-        MongoDBAdapter("mongodb://localhost:27017/ecommerce")
+    assert MongoDBAdapter("mongodb://localhost:27017/ecommerce").database_name == "ecommerce"  # no I/O yet
+    from dataflow.nodes.mongodb_nodes import AggregateNode, MongoAggregateNode
+    assert registry.resolve("AggregateNode") is AggregateNode is MongoAggregateNode
 
-
-async def test_mongodb_example_says_it_is_not_built():
-    """The MongoDB section, as written: it stops at its first line with an UnsupportedFeatureError
-    naming what is missing (not ModuleNotFoundError/AttributeError).  (The Data Fabric section
-    runs: tests/integration/test_fabric_seed.py.)"""
-    with pytest.raises(E.UnsupportedFeatureError, match="MongoDB"):
-        from dataflow.adapters import MongoDBAdapter
-        from dataflow.nodes.mongodb_nodes import DocumentInsertNode, AggregateNode  # noqa: F401

@@ -1,6 +1,7 @@
 """The store protocol's contract (``dataflow.store.Store``), written once and run for every
-store: today the SQL store on SQLite, PostgreSQL and MariaDB (real servers).  A new store (the
-document store) adds itself to ``STORES`` and must pass the same tests unchanged.
+store: the SQL store on SQLite, PostgreSQL and MariaDB (real servers) and the document store on
+the in-process MongoDB stand-in (always) and on a real MongoDB server (when
+``DATAFLOW_TEST_MONGODB_URL`` is set).  Every store passes the same tests unchanged.
 
 Each test talks to the store only through the protocol's methods, and checks the result shapes
 the nodes and the express API hand to users."""
@@ -17,16 +18,23 @@ from dataflow.errors import BulkLoadError, FilterError, UniqueViolationError, Va
 from dataflow.store import METHODS, Store
 from dataflow.types import Vector
 
-from .conftest import _backend_url
+from .conftest import _backend_url, drop_all, mongodb_url
 
-#: store name -> how to get a database URL for it
-STORES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
+#: store name -> how to get a database URL (and DataFlow keywords) for it
+STORES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql",
+          "mongodb-standin": "mongodb-standin", "mongodb": "mongodb"}
+
+
+def _open(name, tmp_path) -> DataFlow:
+    if name.startswith("mongodb"):
+        url, kw = mongodb_url(name)
+        return DataFlow(url, **kw)
+    return DataFlow(_backend_url(STORES[name], tmp_path))
 
 
 @pytest.fixture(params=list(STORES))
 async def store(request, tmp_path, tables):
-    url = _backend_url(STORES[request.param], tmp_path)
-    db = DataFlow(url)
+    db = _open(request.param, tmp_path)
 
     @db.model
     class Person:
@@ -40,11 +48,7 @@ async def store(request, tmp_path, tables):
     s = db._table(Person)
     await s.ready()
     yield s
-    try:
-        for t in db.list_tables():
-            await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
-    finally:
-        await db.close_async()
+    await drop_all(db)
 
 
 def test_the_store_has_every_method_of_the_protocol(store):

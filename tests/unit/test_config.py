@@ -8,7 +8,7 @@ import pytest
 
 from dataflow import DataFlow
 from dataflow.config import parse_url
-from dataflow.errors import ConfigurationError, UnsupportedFeatureError
+from dataflow.errors import ConfigurationError
 
 
 @pytest.mark.parametrize("url,dialect,extra", [
@@ -90,9 +90,14 @@ def test_pool_size_env(monkeypatch):
         DataFlow(":memory:")
 
 
-def test_unbuilt_features_refuse_loudly():
-    with pytest.raises(UnsupportedFeatureError):
-        DataFlow("mongodb://h/db")
+def test_mongodb_urls_use_the_document_store_without_io(monkeypatch):
+    db = DataFlow("mongodb://h/db")          # constructing does no I/O: nothing listens on h
+    assert db.documents and db.dialect.name == "mongodb"
+    with pytest.raises(ConfigurationError, match="names its database"):
+        DataFlow("mongodb://h")
+    monkeypatch.setitem(sys.modules, "pymongo", None)   # as if the extra were not installed
+    with pytest.raises(ConfigurationError, match=r"pip install 'dataflow-native\[mongo\]'"):
+        DataFlow("mongodb://h/db2")
 
 
 def test_import_is_lazy_and_fast():

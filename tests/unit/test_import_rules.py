@@ -21,7 +21,8 @@ LAYERS = [
      "dataflow.tenancy"},
     {"dataflow.statements", "dataflow.drivers", "dataflow.monitoring", "dataflow.cache"},
     {"dataflow.ops", "dataflow.query", "dataflow.bulk", "dataflow.vector.search", "dataflow.vector.setup",
-     "dataflow.vector.pgcodec", "dataflow.vector.adapter", "dataflow.migrations", "dataflow.store"},
+     "dataflow.vector.pgcodec", "dataflow.vector.adapter", "dataflow.migrations", "dataflow.store",
+     "dataflow.documents"},
     # node modules, and the vector package's public face (it re-exports its nodes)
     {"dataflow.nodes", "dataflow.workflow", "dataflow.express", "dataflow.adapters", "dataflow.vector",
      "dataflow.vector.nodes", "dataflow.testing.helpers",

@@ -1,0 +1,8 @@
+"""The document store: the same models, nodes, express calls and filters on MongoDB.
+
+``client`` wraps the driver (pymongo's ``AsyncMongoClient``, imported lazily) or the in-process
+stand-in (``standin``: mongomock behind the same async API, for ``testing=True``); ``codec``
+maps model values to BSON and back; ``filters`` translates the one filter language; ``ids``
+hands out integer ids; ``store`` implements the store protocol (``dataflow.store``) on a
+collection; ``load`` is ``db.load``'s path for it.
+"""

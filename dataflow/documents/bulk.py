@@ -1,0 +1,328 @@
+"""Bulk writes of the document store: ``bulk_create``/``bulk_upsert`` (and ``db.load``'s
+batches, through ``Writer``), ``bulk_update``/``bulk_delete`` by filter, vector search.
+
+Every record is validated and encoded before the first write, so a bad value fails with its
+row index and nothing written.  Inserts are ordered ``insert_many`` calls: a failure names the
+exact row (the server reports its index) and how many rows before it were written.  Without a
+transaction MongoDB cannot roll a batch back, so ``atomic=True`` (the default) compensates: the
+documents this call inserted are deleted again before ``BulkLoadError(rows_written=0)`` is
+raised (readers may glimpse them meanwhile).  ``atomic=False`` keeps them and reports
+``rows_written``: every row before the failing one.  Upserts that already *updated* rows are not
+undone (``rows_written`` counts them).
+"""
+
+from __future__ import annotations
+
+from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
+from ..models import validate as V
+from ..models.managed import utcnow
+import dataflow.bulk.options as O
+from . import codec
+from .client import driver_errors, translate
+
+K = codec.K
+
+
+def _records(data, label):
+    if data is None:
+        raise ValidationError(f"{label}: pass the records as 'data' (a list of dicts)")
+    if isinstance(data, (dict, str, bytes)):
+        raise ValidationError(f"{label}: 'data' must be a list of dicts, got {type(data).__name__}")
+    return list(data)
+
+
+class Writer:
+    """Writes encoded documents for one bulk call or load, in order, counting exactly."""
+
+    def __init__(self, store, opts: "O.BulkOptions", batch_size: int):
+        self.s = store
+        self.opts = opts
+        self.batch = batch_size
+        self.inserted_ids: list = []       # documents this call inserted (for atomic compensation)
+        self.written = 0                   # rows written so far (inserted or updated)
+        self.inserted = 0
+        self.updated = 0
+        self.max_explicit = None
+
+    async def write(self, docs: list, start: int, given: list | None = None) -> None:
+        """``docs[i]`` is source row ``start + i``; ids are assigned here when the model's are
+        automatic.  ``given[i]``: the fields record i named (an upsert changes only those)."""
+        s = self.s
+        if s.ids is not None:
+            missing = [d for d in docs if "_id" not in d]
+            explicit = [d["_id"] for d in docs if "_id" in d]
+            if explicit:
+                top = max(explicit)
+                self.max_explicit = top if self.max_explicit is None else max(self.max_explicit, top)
+            if missing:
+                first = await s.ids.take(len(missing))
+                for j, d in enumerate(missing):
+                    d["_id"] = first + j
+        for b in range(0, len(docs), self.batch):
+            chunk = docs[b:b + self.batch]
+            if self.opts.mode == "update":
+                await self._upsert(chunk, start + b, given[b:b + self.batch] if given is not None else None)
+            else:
+                await self._insert(chunk, start + b)
+
+    async def _insert(self, chunk, start):
+        s, skip = self.s, self.opts.mode == "skip"
+        try:
+            await s.coll.insert_many(chunk, ordered=not skip, **s._kw())
+            self.inserted_ids += [d["_id"] for d in chunk]
+            self.inserted += len(chunk)
+            self.written += len(chunk)
+            return
+        except driver_errors() as exc:
+            details = getattr(exc, "details", None) or {}
+            errors = details.get("writeErrors") or []
+            if skip and errors and all(self._skippable(e) for e in errors):
+                bad = {e["index"] for e in errors}
+                ok = [d["_id"] for i, d in enumerate(chunk) if i not in bad]
+                self.inserted_ids += ok
+                self.inserted += len(ok)
+                self.written += len(ok)
+                return
+            n = int(details.get("nInserted", 0))
+            if not skip:
+                self.inserted_ids += [d["_id"] for d in chunk[:n]]
+                self.written += n
+            else:
+                bad = {e["index"] for e in errors}
+                ok = [d["_id"] for i, d in enumerate(chunk) if i not in bad]
+                self.inserted_ids += ok
+                self.written += len(ok)
+            idx = start + errors[0]["index"] if errors else None
+            err = translate(exc, f"{s.model.name} {self.opts.label}")
+            where = f"row {idx}" if idx is not None else f"batch starting at row {start}"
+            raise BulkLoadError(f"{self.opts.label} {where}: {err}", failed_index=idx, cause=err) from exc
+
+    def _skippable(self, e) -> bool:
+        if e.get("code") != 11000:
+            return False
+        if not self.opts.conflict:
+            return True                         # skip a conflict on any unique key
+        pattern = e.get("keyPattern")
+        if not pattern:
+            return True
+        return tuple("id" if k == "_id" else k for k in pattern) == tuple(self.opts.conflict)
+
+    async def _upsert(self, chunk, start, given=None):
+        from pymongo import UpdateOne
+        s, conflict = self.s, self.opts.conflict
+        keys = [s.key_of[c] for c in conflict]
+        names_of = {s.key_of[n]: n for n in s.model.fields}
+        ops = []
+        for j, d in enumerate(chunk):
+            filt = {k: d.get(k) for k in keys}
+            named = given[j] if given is not None else [names_of[k] for k in d]
+            upd = set(s.key_of[c] for c in self.opts.update_columns(named))
+            set_ = {k: v for k, v in d.items() if k in upd}
+            on_insert = {k: v for k, v in d.items() if k not in upd and k not in filt}
+            change = {}
+            if set_:
+                change["$set"] = set_
+            if on_insert:
+                change["$setOnInsert"] = on_insert
+            ops.append(UpdateOne(filt, change, upsert=True))
+        try:
+            res = await s.coll.bulk_write(ops, ordered=True, **s._kw())
+        except driver_errors() as exc:
+            details = getattr(exc, "details", None) or {}
+            errors = details.get("writeErrors") or []
+            idx = start + errors[0]["index"] if errors else None
+            up = details.get("upserted") or []
+            self.inserted_ids += [u["_id"] for u in up]
+            self.written += int(details.get("nUpserted", 0)) + int(details.get("nMatched", 0))
+            err = translate(exc, f"{s.model.name} {self.opts.label}")
+            where = f"row {idx}" if idx is not None else f"batch starting at row {start}"
+            raise BulkLoadError(f"{self.opts.label} {where}: {err}", failed_index=idx, cause=err) from exc
+        ins = res.upserted_count
+        self.inserted_ids += list((res.upserted_ids or {}).values())
+        self.inserted += ins
+        self.updated += len(chunk) - ins
+        self.written += len(chunk)
+
+    async def finish(self) -> None:
+        if self.max_explicit is not None and self.s.ids is not None:
+            await self.s.ids.seen(self.max_explicit)
+        await self.s.driver.wrote(self.s.writes)
+
+    async def fail(self, exc: BulkLoadError) -> None:
+        """Atomic: delete what this call inserted; report what stays written."""
+        if self.opts.atomic and self.inserted_ids:
+            s = self.s
+            for b in range(0, len(self.inserted_ids), 10_000):
+                part = self.inserted_ids[b:b + 10_000]
+                await s.driver.guard(s.coll.delete_many({"_id": {"$in": part}}, **s._kw()), s.model.name)
+            self.written -= len(self.inserted_ids)
+        exc.rows_written = self.written
+        if self.written:
+            exc.args = (f"{exc.args[0]} ({self.written} rows were committed before it)",)
+
+
+async def bulk_create(store, records, *, batch_size=1000, conflict_resolution="error", conflict_on=None,
+                      update_cols=None, atomic=True, return_ids=False, label="bulk_create") -> dict:
+    opts = O.check(store, label, conflict_resolution=conflict_resolution, conflict_on=conflict_on,
+                   batch_size=batch_size, atomic=atomic, update_fields=update_cols)
+    records = _records(records, label)
+    batch_size = 1000 if batch_size is None else batch_size
+    now = utcnow()
+    docs = []
+    given = [list(rec) if isinstance(rec, dict) else [] for rec in records] if opts.mode == "update" else None
+    for i, rec in enumerate(records):
+        try:
+            docs.append(store.encode_row(store.build_row(rec, f"{label} row {i}", now), f"{label} row {i}"))
+        except ValidationError as exc:
+            raise BulkLoadError(str(exc), rows_written=0, failed_index=i, cause=exc) from exc
+    await store.ready()
+    w = Writer(store, opts, batch_size)
+    if docs:
+        try:
+            await w.write(docs, 0, given)
+        except BulkLoadError as exc:
+            await w.fail(exc)
+            raise
+        await w.finish()
+    total = len(records)
+    mode = opts.mode
+    out = {"processed": total, "inserted": w.inserted, "skipped": total - w.inserted if mode == "skip" else 0,
+           "batch_size": batch_size, "operation": label, "success": True}
+    if mode == "update":
+        out["updated"] = w.updated
+    if return_ids:
+        out["ids"] = await _ids(store, docs, opts)
+    return out
+
+
+async def _ids(store, docs, opts):
+    """Each record's id in input order (for skip/update: the id of the row its key matched)."""
+    dec = lambda v: codec.decode(v, store.model.id_kind)  # noqa: E731
+    if opts.mode == "error" or opts.conflict == ("id",):
+        return [dec(d["_id"]) for d in docs]
+    keys = [store.key_of[c] for c in opts.conflict]
+    found = {}
+    for b in range(0, len(docs), 1000):
+        part = docs[b:b + 1000]
+        q = {"$or": [{k: d.get(k) for k in keys} for d in part]}
+        cur = store.coll.find(q, {k: 1 for k in keys}, **store._kw())
+        for row in await store.driver.fetch_all(cur):
+            found[tuple(repr(row.get(k)) for k in keys)] = row["_id"]
+    return [dec(found.get(tuple(repr(d.get(k)) for k in keys))) for d in docs]
+
+
+def _need_confirm(filt, confirmed, label):
+    if not filt and confirmed is not True:
+        raise ValidationError(
+            f"{label}: an empty filter would affect every row; pass confirmed=True if that is what you want")
+
+
+async def bulk_update(store, filt=None, fields=None, *, data=None, confirmed=False, label="bulk_update") -> dict:
+    m = store.model
+    if m.append_only:
+        raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be updated")
+    if data is not None:
+        return await _update_rows(store, data, label)
+    if not isinstance(fields, dict) or not fields:
+        raise ValidationError(f"{label}: pass 'filter' and a non-empty 'fields' dict, or 'data' with per-row values")
+    V.check_record(m, fields, where=label, allow_id=False)
+    fields = store._no_tenant_move(fields, label)
+    filt = V.check_filter(filt)
+    _need_confirm(filt, confirmed, label)
+    q = store.scoped(filt)
+    changes = store.encode_row({**fields, "updated_at": utcnow()}, label)
+    await store.ready()
+    res = await store._call(store.coll.update_many(q, {"$set": changes}, **store._kw()), label)
+    n = res.matched_count
+    await store.driver.wrote(store.writes)
+    return {"processed": n, "updated": n, "operation": "bulk_update", "success": True}
+
+
+async def _update_rows(store, data, label):
+    m = store.model
+    if isinstance(data, (dict, str, bytes)):
+        raise ValidationError(f"{label}: 'data' must be a list of dicts each with an 'id'")
+    prepared = []
+    now = utcnow()
+    for i, rec in enumerate(list(data)):
+        if not isinstance(rec, dict) or "id" not in rec:
+            raise BulkLoadError(f"{label} row {i}: each record needs an 'id'", failed_index=i)
+        fields = {k: v for k, v in rec.items() if k != "id"}
+        if not fields:
+            raise BulkLoadError(f"{label} row {i}: nothing to update besides 'id'", failed_index=i)
+        try:
+            V.check_record(m, fields, where=f"{label} row {i}", allow_id=False)
+            fields = store._no_tenant_move(fields, f"{label} row {i}")
+            q = store.scoped(query={"_id": store.encode_id(rec["id"], f"row {i} id")})
+            changes = store.encode_row({**fields, "updated_at": now}, f"{label} row {i}")
+        except ValidationError as exc:
+            raise BulkLoadError(str(exc), failed_index=i, cause=exc) from exc
+        prepared.append((i, q, changes))
+    await store.ready()
+    total = 0
+    for i, q, changes in prepared:
+        try:
+            res = await store._call(store.coll.update_one(q, {"$set": changes}, **store._kw()), label)
+        except DataFlowError as exc:
+            raise BulkLoadError(f"{label} row {i}: {exc}", failed_index=i, rows_written=total, cause=exc) from exc
+        total += res.matched_count
+    await store.driver.wrote(store.writes)
+    return {"processed": len(prepared), "updated": total, "operation": "bulk_update", "success": True}
+
+
+async def bulk_delete(store, filt=None, *, confirmed=False, label="bulk_delete") -> dict:
+    m = store.model
+    if m.append_only:
+        raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be deleted")
+    if isinstance(filt, (list, tuple)):
+        if not filt:
+            return {"processed": 0, "deleted": 0, "operation": "bulk_delete", "success": True}
+        filt = {"id": {"$in": list(filt)}}
+    filt = V.check_filter(filt)
+    _need_confirm(filt, confirmed, label)
+    q = store.scoped(filt)
+    await store.ready()
+    if m.soft_delete:
+        now = codec.encode(utcnow(), K.DATETIME)
+        res = await store._call(store.coll.update_many(q, {"$set": {"deleted_at": now, "updated_at": now}},
+                                                       **store._kw()), label)
+        n = res.modified_count
+    else:
+        n = (await store._call(store.coll.delete_many(q, **store._kw()), label)).deleted_count
+    await store.driver.wrote(store.writes)
+    return {"processed": n, "deleted": n, "operation": "bulk_delete", "success": True}
+
+
+async def bulk_upsert(store, data, *, conflict_on=None, conflict_resolution="update", batch_size=1000,
+                      atomic=True, label="bulk_upsert") -> dict:
+    if conflict_resolution not in ("update", "skip"):
+        raise ValidationError(f"{label}: conflict_resolution must be 'update' or 'skip', got {conflict_resolution!r}")
+    res = await bulk_create(store, data, batch_size=batch_size, conflict_resolution=conflict_resolution,
+                            conflict_on=conflict_on, atomic=atomic, label=label)
+    return {"processed": res["processed"], "inserted": res["inserted"], "updated": res.get("updated", 0),
+            "skipped": res["skipped"], "batch_size": batch_size, "operation": "bulk_upsert", "success": True}
+
+
+async def vector_search(store, query_vector, k=10, distance="cosine", filter=None, *, column_name=None,
+                        return_distance=True, **opts) -> dict:
+    """Rank the rows matching ``filter`` exactly by ``_native.vector`` (client side, as on
+    databases without pgvector)."""
+    from .. import _native
+    from ..vector.search import check_k, check_metric, check_query, resolve_column
+    m = store.model
+    column, dim = resolve_column(m, column_name)
+    metric = check_metric(distance)
+    k = check_k(k)
+    blob = check_query(m, column, dim, query_vector, metric)
+    rows = [r for r in await store.list(filter, limit=None) if r.get(column) is not None]
+    if not rows:
+        return {"results": [], "count": 0, "distance_metric": metric}
+    vec = _native.load("vector")
+    idx, dists = vec.topk([vec.pack(r[column]) for r in rows], vec.unpack(blob), min(k, len(rows)), metric, dim)
+    out = []
+    for i, d in zip(idx, dists):
+        r = dict(rows[i])
+        if return_distance:
+            r["distance"] = d
+        out.append(r)
+    return {"results": out, "count": len(out), "distance_metric": metric}

@@ -1,0 +1,250 @@
+"""The one module that talks to the MongoDB driver: pymongo's ``AsyncMongoClient`` (imported
+on first use; a missing package names the extra) or the in-process stand-in; error
+translation into ``dataflow.errors``; session transactions where the server has them.
+
+``DocumentDriver`` takes the place of a SQL driver on a ``DataFlow`` whose URL is mongodb://:
+the engine calls the same few methods (``current``, ``transaction``, ``close``,
+``pool_stats``, ``server_info``, ``add_hook``) and the document store does the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import weakref
+from contextlib import asynccontextmanager
+
+from ..errors import (ConfigurationError, DatabaseConnectionError, DatabaseError, QueryError,
+                      UniqueViolationError, UnsupportedFeatureError, ValidationError)
+
+EXTRA_HINT = "pip install 'dataflow-native[mongo]'"
+
+
+def require_pymongo():
+    """The pymongo package, or ``ConfigurationError`` naming the extra to install."""
+    try:
+        import pymongo
+    except ImportError:
+        raise ConfigurationError(f"the mongodb driver (pymongo) is not installed; run: {EXTRA_HINT}") from None
+    if not hasattr(pymongo, "AsyncMongoClient"):
+        raise ConfigurationError(f"pymongo {pymongo.version} has no AsyncMongoClient (4.9+ needed); run: {EXTRA_HINT}")
+    return pymongo
+
+
+def make_client(url: str, testing: bool):
+    """A client for ``url``: the stand-in when ``testing``, else pymongo's AsyncMongoClient
+    (constructing it does no I/O; it connects on first use)."""
+    require_pymongo()
+    if testing:
+        from .standin import StandInClient
+        return StandInClient(url)
+    import pymongo
+    return pymongo.AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard")
+
+
+class DocumentDialect:
+    """What the rest of DataFlow reads off ``db.dialect``: a name and capability flags."""
+
+    name = "mongodb"
+    bulk_path = "documents"
+    supports_returning = False
+    tenant_rls = False
+
+
+def translate(exc, what: str = "MongoDB"):
+    """A pymongo error -> the DataFlow error it means (``raise translate(e) from e``).
+    Values are never copied into the message (they may be secrets)."""
+    from pymongo import errors as E
+    if isinstance(exc, E.DuplicateKeyError) or (isinstance(exc, E.BulkWriteError) and _dup(exc)):
+        key = _dup_key(exc)
+        err = UniqueViolationError(f"{what}: duplicate key{f' for unique index on {key}' if key else ''}")
+    elif isinstance(exc, (E.ConnectionFailure, E.ServerSelectionTimeoutError)):
+        err = DatabaseConnectionError(f"{what}: cannot reach the MongoDB server: {type(exc).__name__}")
+    elif isinstance(exc, E.OperationFailure):
+        err = QueryError(f"{what}: the server refused the operation (code {exc.code}): {_msg(exc)}")
+    elif isinstance(exc, (E.InvalidDocument, E.InvalidOperation, OverflowError)):
+        err = ValidationError(f"{what}: {exc}")
+    else:
+        err = DatabaseError(f"{what}: {type(exc).__name__}: {_msg(exc)}")
+    err.orig = exc
+    return err
+
+
+def _msg(exc) -> str:
+    details = getattr(exc, "details", None) or {}
+    return str(details.get("errmsg") or exc)[:300]
+
+
+def _dup(exc) -> bool:
+    errs = (getattr(exc, "details", None) or {}).get("writeErrors") or []
+    return bool(errs) and errs[0].get("code") == 11000
+
+
+def _dup_key(exc) -> str:
+    details = getattr(exc, "details", None) or {}
+    if "writeErrors" in details and details["writeErrors"]:
+        details = details["writeErrors"][0]
+    pattern = details.get("keyPattern")
+    if pattern:
+        return "(" + ", ".join("id" if k == "_id" else k for k in pattern) + ")"
+    return ""
+
+
+def driver_errors():
+    """The exception classes ``translate`` understands (for ``except`` clauses)."""
+    from pymongo.errors import PyMongoError
+    return (PyMongoError, OverflowError)
+
+
+class DocumentDriver:
+    """The database side of a DataFlow on MongoDB: clients (one per event loop for the real
+    driver, one stand-in otherwise), the database, transactions, hooks."""
+
+    dialect = DocumentDialect()
+    single_connection = False
+    code = None
+
+    def __init__(self, config, adapter=None):
+        url = config.url
+        self.url = url
+        self.database_name = url.database
+        if not self.database_name:
+            raise ConfigurationError("a MongoDB URL names its database: mongodb://host:27017/mydb")
+        self._adapter_client = getattr(adapter, "client", None) if adapter is not None else None
+        self.standin = bool(getattr(adapter, "testing", False)) if adapter is not None else bool(config.testing)
+        require_pymongo()
+        self._clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._standin_client = None
+        self._session = contextvars.ContextVar(f"dataflow_mongo_session_{id(self)}", default=None)
+        self._hooks = {"on_statement": [], "after_commit": []}
+        self._tx_capable = None
+
+    # -- clients -------------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._adapter_client is not None:
+            return self._adapter_client
+        if self.standin:
+            if self._standin_client is None:
+                self._standin_client = make_client(self.url.raw, True)
+            return self._standin_client
+        # AsyncMongoClient belongs to the loop it first ran on: one per loop
+        loop = asyncio.get_running_loop()
+        c = self._clients.get(loop)
+        if c is None:
+            c = self._clients[loop] = make_client(self.url.raw, False)
+        return c
+
+    @property
+    def database(self):
+        return self.client[self.database_name]
+
+    def collection(self, name: str):
+        return self.database[name]
+
+    def session_kw(self) -> dict:
+        """``{"session": s}`` inside ``db.transaction()``, else ``{}``: every call passes it."""
+        s = self._session.get()
+        return {"session": s} if s is not None else {}
+
+    async def guard(self, awaitable, what: str = "MongoDB"):
+        """Await a driver call, translating its errors."""
+        try:
+            return await awaitable
+        except driver_errors() as exc:
+            raise translate(exc, what) from exc
+
+    async def fetch_all(self, cursor, what: str = "MongoDB") -> list:
+        try:
+            return await cursor.to_list(None)
+        except driver_errors() as exc:
+            raise translate(exc, what) from exc
+
+    # -- what the engine calls -------------------------------------------------------------------
+    def current(self):
+        return self._session.get()
+
+    async def hello(self) -> dict:
+        return await self.guard(self.client.admin.command("hello"), "MongoDB hello")
+
+    @asynccontextmanager
+    async def _transaction(self):
+        if self._session.get() is not None:
+            raise UnsupportedFeatureError("MongoDB has no savepoints: db.transaction() cannot be nested")
+        if self.standin:
+            raise UnsupportedFeatureError(
+                "db.transaction() needs MongoDB sessions on a replica set; the in-process stand-in "
+                "(testing=True) has none, so transactions cannot run on it")
+        info = await self.hello()
+        if not info.get("setName") and info.get("msg") != "isdbgrid":
+            raise UnsupportedFeatureError(
+                f"the MongoDB server at {self.url.redacted()} is standalone (no replica set), and MongoDB "
+                f"runs multi-document transactions only on a replica set or sharded cluster; start it "
+                f"with --replSet (a one-node replica set is enough) to use db.transaction()")
+        client = self.client
+        session = client.start_session()
+        try:
+            started = session.start_transaction()
+            if inspect.isawaitable(started):
+                await started
+            token = self._session.set(session)
+            try:
+                yield self
+            except BaseException:
+                await session.abort_transaction()
+                raise
+            else:
+                await self.guard(session.commit_transaction(), "MongoDB commit")
+                await self._after_commit(None)
+            finally:
+                self._session.reset(token)
+        finally:
+            await session.end_session()
+
+    def transaction(self, isolation_level=None, yield_conn=False):
+        """A session transaction on a replica set; elsewhere ``UnsupportedFeatureError`` saying
+        why.  ``isolation_level`` is not a MongoDB notion and is refused."""
+        if isolation_level is not None:
+            raise UnsupportedFeatureError("MongoDB transactions take no isolation_level (snapshot reads only)")
+        return self._transaction()
+
+    async def close(self):
+        clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
+        for c in clients:
+            await c.close()
+        self._standin_client = None
+
+    def pool_stats(self) -> dict:
+        return {"active": 0, "idle": 0, "max": 0, "overflow": 0, "max_overflow": 0, "utilization": 0.0}
+
+    async def server_info(self) -> dict:
+        info = await self.guard(self.client.admin.command("buildInfo"), "MongoDB buildInfo")
+        return {"version": info.get("version")}
+
+    def check_raw(self, sql):
+        raise UnsupportedFeatureError("raw SQL does not run on MongoDB; use the store's filters, "
+                                      "or MongoDBAdapter for native document operations")
+
+    def add_hook(self, name, fn):
+        if name not in self._hooks:
+            raise ValidationError(f"unknown hook {name!r}")
+        self._hooks[name].append(fn)
+        return lambda: self._hooks[name].remove(fn) if fn in self._hooks[name] else None
+
+    async def wrote(self, collections) -> None:
+        """A write finished: outside a transaction it is committed now (after_commit hooks)."""
+        if self._session.get() is None:
+            await self._after_commit(collections)
+
+    async def _after_commit(self, collections):
+        for fn in list(self._hooks["after_commit"]):
+            r = fn(set(collections or ()))
+            if asyncio.iscoroutine(r):
+                await r
+
+    # -- schema ----------------------------------------------------------------------------------
+    async def initialize_schema(self, db) -> None:
+        """Create every model's indexes (idempotent: the server keeps existing ones)."""
+        for store in db._tables.values():
+            await store.create_indexes()
