@@ -25,7 +25,7 @@ from ..types import MISSING
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _UTC = _dt.timezone.utc
-_params = _native.load("params")
+_params = K  # the same module, bound once
 _copybin = _native.load("copybin")
 _MISSING = object()
 #: ``models.fields.json_shape_check`` closures that are plain type tests (no element checks).

@@ -52,9 +52,9 @@ class Dialect:
         return [self.paramstyle] * n
 
     # -- values ------------------------------------------------------------------------------
-    @functools.cached_property
+    @property
     def params(self):
-        return _native.load("params")
+        return K
 
     def coerce(self, value, kind: int):
         return self.params.coerce(value, kind, self.code)

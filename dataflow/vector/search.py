@@ -15,7 +15,7 @@ import dataflow.vector.setup as S
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
 
 _vector = _native.load("vector")
-_params = _native.load("params")
+_params = K  # the same module, bound once
 METRICS = ("cosine", "l2", "ip")
 MAX_K = 100_000
 DISTANCE_KEY = "distance"
