@@ -30,19 +30,12 @@ from .local import LRU, NONE, Stats, estimate, freeze
 
 log = logging.getLogger("dataflow.cache")
 
-_GET = """
-local e = redis.call('GET', KEYS[1])
-if not e then redis.call('SET', KEYS[1], ARGV[4], 'NX'); e = redis.call('GET', KEYS[1]) end
-local g = redis.call('GET', KEYS[2]) or '0'
-local ver = e .. ':' .. g
-if ver == ARGV[3] then return {ver, false} end
-return {ver, redis.call('GET', ARGV[1] .. ver .. ':' .. ARGV[2])}
-"""
+#: store a value read at version ARGV[1] only if that is still the current version (the fence)
 _SET = """
 local e = redis.call('GET', KEYS[1])
 local g = redis.call('GET', KEYS[2]) or '0'
-if (e .. ':' .. g) ~= ARGV[3] then return 0 end
-redis.call('SET', ARGV[1] .. ARGV[3] .. ':' .. ARGV[2], ARGV[4], 'PX', ARGV[5])
+if (e .. ':' .. g) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 #: how long reads skip Redis after it failed (then one call tries again)
@@ -80,7 +73,7 @@ class SharedCache:
             import redis.asyncio as aredis
             r = aredis.Redis.from_url(self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
                                       retry_on_timeout=False)
-            c = self._clients[loop] = (r, r.register_script(_GET), r.register_script(_SET))
+            c = self._clients[loop] = (r, r.register_script(_SET))
         return c
 
     def _failed(self, exc) -> None:
@@ -107,37 +100,40 @@ class SharedCache:
         if self._pending and not await self._flush_pending():
             return await compute()
         key = (table, sql, frozen)
-        digest = hashlib.sha1(repr(key).encode()).hexdigest()
+        k_gen = self.k_gen + table
+        k_val = self.k_val + hashlib.sha1(repr(key).encode()).hexdigest()
         now = time.monotonic()
         local = self.lru.get(key, now)
         try:
-            r, get, _ = self._client()
-            ver, blob = await get(keys=[self.k_epoch, self.k_gen + table],
-                                  args=[self.k_val, digest, local[2][0] if local else "", os.urandom(8).hex()])
+            r, store = self._client()
+            e, g, blob = await r.mget(self.k_epoch, k_gen, k_val)
+            if e is None:                              # first use (or a restarted Redis): a new epoch
+                await r.set(self.k_epoch, os.urandom(8).hex(), nx=True)
+                e = await r.get(self.k_epoch)
+                blob = None
         except Exception as exc:                       # noqa: BLE001 - Redis down: the database answers
             self._failed(exc)
             return await compute()
         self._ok()
-        ver = ver.decode() if isinstance(ver, bytes) else ver
+        ver = e + b":" + (g or b"0")
         if local is not None and local[2][0] == ver:
             self.stats.hits += 1
             v = local[2][1]
             return None if v is NONE else copy(v)
-        if blob:
+        if blob and blob[:len(ver) + 1] == ver + b"|":
             self.stats.hits += 1
-            value = codec.loads(blob)
+            value = codec.loads(blob[len(ver) + 1:])
             value = NONE if value == {"__none__": 1} else value
             self.lru.put(key, (ver, value), estimate(value), now + self.ttl, self.stats)
             return None if value is NONE else copy(value)
         self.stats.misses += 1
         value = await compute()
         try:
-            payload = codec.dumps({"__none__": 1} if value is None else value)
+            payload = ver + b"|" + codec.dumps({"__none__": 1} if value is None else value)
         except TypeError:
             return value
         try:
-            stored = await self._client()[2](keys=[self.k_epoch, self.k_gen + table],
-                                             args=[self.k_val, digest, ver, payload, int(self.ttl * 1000)])
+            stored = await store(keys=[self.k_epoch, k_gen, k_val], args=[ver, payload, int(self.ttl * 1000)])
         except Exception as exc:                       # noqa: BLE001
             self._failed(exc)
             return value
