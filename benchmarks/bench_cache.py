@@ -99,7 +99,7 @@ async def _bench(calls, repeats):
         out += [row(G_REDIS, base, t["raw"], note=f"{len(payload)} bytes"),
                 row(G_REDIS, "raw GET + decode", t["rawd"], base, "reference"),
                 row(G_REDIS, "express.read, Redis hit (generation check + value, decoded)", t["hit"], base,
-                    "one Lua round trip", target_ratio=1.5),
+                    "one MGET round trip", target_ratio=1.5),
                 row(G_REDIS, "express.read, Redis hit with a current local copy", t["local"], base,
                     "generation check only")]
 
