@@ -31,6 +31,7 @@ async def bulk_update(table, filt=None, fields=None, *, data=None, confirmed=Fal
     if not isinstance(fields, dict) or not fields:
         raise ValidationError(f"{label}: pass 'filter' and a non-empty 'fields' dict, or 'data' with per-row values")
     V.check_record(m, fields, where=label, allow_id=False)
+    fields = table._no_tenant_move(fields, label)          # a row never moves between tenants
     filt = V.check_filter(filt)
     _need_confirm(filt, confirmed, label)
     names = tuple(fields) + ("updated_at",)
@@ -56,6 +57,7 @@ async def _update_rows(table, data, label):
             raise BulkLoadError(f"{label} row {i}: nothing to update besides 'id'", failed_index=i)
         try:
             V.check_record(m, fields, where=f"{label} row {i}", allow_id=False)
+            fields = table._no_tenant_move(fields, f"{label} row {i}")
             idv = table.coerce_id(rec["id"], f"row {i} id")
             names = tuple(fields) + ("updated_at",)
             vals = table.coerce_values(names, [*fields.values(), now], f"{label} row {i}")

@@ -79,6 +79,7 @@ class QueryBuilder:
         if not isinstance(fields, dict) or not fields:
             raise ValidationError("build_update needs a non-empty dict of field values")
         V.check_record(t.model, fields, where="QueryBuilder.build_update", allow_id=False)
+        fields = t._no_tenant_move(fields, "QueryBuilder.build_update")
         names = tuple(fields)
         values = t.coerce_values(names, list(fields.values()), "QueryBuilder.build_update")
         sql, params = t.st.update_where(names, self._filter())

@@ -104,6 +104,13 @@ async def test_isolation_across_every_read_and_write(db, models):
             await x.create(Acct, {"email": "n@x", "tenant_id": "acme"})
         with pytest.raises(ValidationError):
             await x.update(Acct, b["id"], {"tenant_id": "acme"})
+        # no write path may move a row to another tenant
+        with pytest.raises(ValidationError):
+            await x.bulk_update(Acct, {"score": {"$gte": 0}}, {"tenant_id": "acme"})
+        with pytest.raises(BulkLoadError, match="tenant_id cannot be changed"):
+            await x.bulk_update(Acct, data=[{"id": b["id"], "tenant_id": "acme"}])
+        with pytest.raises(ValidationError):
+            Acct.query_builder().where("score", "$gte", 0).build_update({"tenant_id": "acme", "score": 1})
         assert (await x.bulk_delete(Acct, {"score": {"$gte": 0}}))["deleted"] == 1
     async with db.tenant("acme"):
         got = await x.read(Acct, a["id"])
