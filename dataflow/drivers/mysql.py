@@ -1,7 +1,7 @@
 """aiomysql behind the driver contract: strict SQL mode and UTC on every connection, one pool
 per event loop, errors translated here only.
 
-The pool is ours (``base.Pool``), not aiomysql's: a connection whose query was cancelled is in
+The pool is ours (``pool.Pool``), not aiomysql's: a connection whose query was cancelled is in
 an unknown protocol state, so it is discarded and its server thread killed (the server would
 otherwise keep running the query and holding its locks); a connection that ran session-changing
 SQL is reset with COM_RESET_CONNECTION before the next borrower.
@@ -14,7 +14,8 @@ import contextlib
 import re
 
 from .. import errors as E
-from .base import Conn, Driver, Pool, finish, touches_session
+from .base import Conn, Driver, finish, touches_session
+from .pool import Pool
 from .loops import LoopPools, close_dead_transport
 
 INIT_SQL = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
