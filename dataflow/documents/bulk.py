@@ -13,8 +13,7 @@ undone (``rows_written`` counts them).
 
 from __future__ import annotations
 
-from ..errors import BulkLoadError, DataFlowError, UnsupportedFeatureError, ValidationError
-from ..models import validate as V
+from ..errors import BulkLoadError, DataFlowError, ValidationError
 from ..models.managed import utcnow
 import dataflow.bulk.options as O
 from . import codec
@@ -211,24 +210,10 @@ async def _ids(store, docs, opts):
     return [dec(found.get(tuple(repr(d.get(k)) for k in keys))) for d in docs]
 
 
-def _need_confirm(filt, confirmed, label):
-    if not filt and confirmed is not True:
-        raise ValidationError(
-            f"{label}: an empty filter would affect every row; pass confirmed=True if that is what you want")
-
-
 async def bulk_update(store, filt=None, fields=None, *, data=None, confirmed=False, label="bulk_update") -> dict:
-    m = store.model
-    if m.append_only:
-        raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be updated")
     if data is not None:
         return await _update_rows(store, data, label)
-    if not isinstance(fields, dict) or not fields:
-        raise ValidationError(f"{label}: pass 'filter' and a non-empty 'fields' dict, or 'data' with per-row values")
-    V.check_record(m, fields, where=label, allow_id=False)
-    fields = store._no_tenant_move(fields, label)
-    filt = V.check_filter(filt)
-    _need_confirm(filt, confirmed, label)
+    fields, filt = store.bulk_update_args(filt, fields, confirmed, label)
     q = store.scoped(filt)
     changes = store.encode_row({**fields, "updated_at": utcnow()}, label)
     await store.ready()
@@ -239,25 +224,12 @@ async def bulk_update(store, filt=None, fields=None, *, data=None, confirmed=Fal
 
 
 async def _update_rows(store, data, label):
-    m = store.model
-    if isinstance(data, (dict, str, bytes)):
-        raise ValidationError(f"{label}: 'data' must be a list of dicts each with an 'id'")
-    prepared = []
     now = utcnow()
-    for i, rec in enumerate(list(data)):
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise BulkLoadError(f"{label} row {i}: each record needs an 'id'", failed_index=i)
-        fields = {k: v for k, v in rec.items() if k != "id"}
-        if not fields:
-            raise BulkLoadError(f"{label} row {i}: nothing to update besides 'id'", failed_index=i)
-        try:
-            V.check_record(m, fields, where=f"{label} row {i}", allow_id=False)
-            fields = store._no_tenant_move(fields, f"{label} row {i}")
-            q = store.scoped(query={"_id": store.encode_id(rec["id"], f"row {i} id")})
-            changes = store.encode_row({**fields, "updated_at": now}, f"{label} row {i}")
-        except ValidationError as exc:
-            raise BulkLoadError(str(exc), failed_index=i, cause=exc) from exc
-        prepared.append((i, q, changes))
+
+    def prepare(i, id_, fields):
+        return (i, store.scoped(query={"_id": store.encode_id(id_, f"row {i} id")}),
+                store.encode_row({**fields, "updated_at": now}, f"{label} row {i}"))
+    prepared = store.bulk_update_rows(data, label, prepare)
     await store.ready()
     total = 0
     for i, q, changes in prepared:
@@ -271,18 +243,10 @@ async def _update_rows(store, data, label):
 
 
 async def bulk_delete(store, filt=None, *, confirmed=False, label="bulk_delete") -> dict:
-    m = store.model
-    if m.append_only:
-        raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be deleted")
-    if isinstance(filt, (list, tuple)):
-        if not filt:
-            return {"processed": 0, "deleted": 0, "operation": "bulk_delete", "success": True}
-        filt = {"id": {"$in": list(filt)}}
-    filt = V.check_filter(filt)
-    _need_confirm(filt, confirmed, label)
+    filt = store.bulk_delete_filter(filt, confirmed, label)
     q = store.scoped(filt)
     await store.ready()
-    if m.soft_delete:
+    if store.model.soft_delete:
         now = codec.encode(utcnow(), K.DATETIME)
         res = await store._call(store.coll.update_many(q, {"$set": {"deleted_at": now, "updated_at": now}},
                                                        **store._kw()), label)

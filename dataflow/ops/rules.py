@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid as _uuid
 
 from .. import _native
-from ..errors import ValidationError
+from ..errors import BulkLoadError, UnsupportedFeatureError, ValidationError
 from ..models.managed import utcnow
 from ..models import validate as V
 
@@ -68,6 +68,64 @@ class ModelRules:
             if not fields:
                 raise ValidationError(f"{where}: nothing to change besides tenant_id")
         return fields
+
+    # -- bulk update / delete: what both stores check before touching a row -----------------------
+    def _writable(self, what: str) -> None:
+        if self.model.append_only:
+            raise UnsupportedFeatureError(f"{self.model.name} is append_only: rows cannot be {what}")
+
+    @staticmethod
+    def _need_confirm(filt, confirmed, label) -> None:
+        if not filt and confirmed is not True:
+            raise ValidationError(
+                f"{label}: an empty filter would affect every row; pass confirmed=True if that is what you want")
+
+    def bulk_update_args(self, filt, fields, confirmed, label) -> tuple[dict, dict]:
+        """(fields, filter) of a bulk update by filter, checked: settable fields, no tenant
+        move, a filter that names model fields, an empty filter only with ``confirmed``."""
+        self._writable("updated")
+        if not isinstance(fields, dict) or not fields:
+            raise ValidationError(f"{label}: pass 'filter' and a non-empty 'fields' dict, or 'data' with per-row values")
+        V.check_record(self.model, fields, where=label, allow_id=False)
+        fields = self._no_tenant_move(fields, label)          # a row never moves between tenants
+        filt = V.check_filter(filt)
+        self._need_confirm(filt, confirmed, label)
+        return fields, filt
+
+    def bulk_update_rows(self, data, label, prepare) -> list:
+        """Per-row updates (``data``: dicts each with an ``id``), checked before any is written:
+        ``prepare(i, id, fields)`` turns each into the store's own form; a bad row is a
+        ``BulkLoadError`` naming it."""
+        self._writable("updated")
+        if isinstance(data, (dict, str, bytes)):
+            raise ValidationError(f"{label}: 'data' must be a list of dicts each with an 'id'")
+        out = []
+        for i, rec in enumerate(list(data)):
+            if not isinstance(rec, dict) or "id" not in rec:
+                raise BulkLoadError(f"{label} row {i}: each record needs an 'id'", failed_index=i)
+            fields = {k: v for k, v in rec.items() if k != "id"}
+            if not fields:
+                raise BulkLoadError(f"{label} row {i}: nothing to update besides 'id'", failed_index=i)
+            try:
+                V.check_record(self.model, fields, where=f"{label} row {i}", allow_id=False)
+                fields = self._no_tenant_move(fields, f"{label} row {i}")
+                out.append(prepare(i, rec["id"], fields))
+            except ValidationError as exc:
+                raise BulkLoadError(str(exc), failed_index=i, cause=exc) from exc
+        return out
+
+    def bulk_delete_filter(self, filt, confirmed, label) -> dict:
+        """The filter of a bulk delete: a list of ids becomes ``{"id": {"$in": ids}}`` (each
+        checked; an empty list matches no row, it never means "every row")."""
+        self._writable("deleted")
+        if isinstance(filt, (list, tuple, set, frozenset)):
+            ids = list(filt)
+            for i, v in enumerate(ids):
+                self.coerce_id(v, f"{label} ids[{i}]")
+            filt = {"id": {"$in": ids}}
+        filt = V.check_filter(filt)
+        self._need_confirm(filt, confirmed, label)
+        return filt
 
     async def ready(self):
         if not self.db._ready:
