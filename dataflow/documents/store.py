@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..errors import UniqueViolationError, UnsupportedFeatureError, ValidationError
 from ..models import validate as V
-from ..models.managed import PROTECTED_FIELDS, utcnow
+from ..models.managed import utcnow
 from ..ops.rules import ModelRules
 from ..statements.scope import SoftDelete, TenantScope
 from . import codec
@@ -181,23 +181,8 @@ class DocumentStore(ModelRules):
         return n
 
     async def upsert(self, where: dict, create: dict | None, update: dict | None, where_label=None) -> dict:
-        m = self.model
-        label = where_label or f"{m.name} upsert"
-        if not isinstance(where, dict) or not where:
-            raise ValidationError(f"{label}: 'where' must be a non-empty dict of unique field values, "
-                                  f"e.g. {{'email': 'a@x.io'}}")
-        V.check_record(m, where, where=f"{label} where")
-        create = dict(create or {})
-        update = dict(update if update is not None else {k: v for k, v in create.items() if k not in where})
-        V.check_record(m, create, where=f"{label} create")
-        V.check_record(m, update, where=f"{label} update")
-        self.check_tenant_unchanged(update, label)
-        update = {k: v for k, v in update.items() if k not in PROTECTED_FIELDS}
-        for k, v in where.items():
-            if k in create and create[k] != v:
-                raise ValidationError(f"{label}: create[{k!r}] differs from where[{k!r}]")
-            create[k] = v
-        filt = {k: (v if v is not None else {"$null": True}) for k, v in where.items()}
+        label = where_label or f"{self.model.name} upsert"
+        create, update, filt = self.upsert_args(where, create, update, label)
         for attempt in range(2):
             rows = await self.list(filt, limit=1, include_deleted=True)
             if rows:
@@ -277,14 +262,6 @@ class DocumentStore(ModelRules):
     async def bulk_upsert(self, records, **opts) -> dict:
         from .bulk import bulk_upsert
         return await bulk_upsert(self, records, **opts)
-
-    async def load(self, source, **opts) -> dict:
-        from ..bulk.load import load_table
-        return await load_table(self, source, **opts)
-
-    async def export(self, path, **opts) -> dict:
-        from ..bulk.export import export_table
-        return await export_table(self, path, **opts)
 
     async def vector_search(self, query_vector, k=10, distance="cosine", filter=None, **opts) -> dict:
         from .bulk import vector_search

@@ -69,6 +69,39 @@ class ModelRules:
                 raise ValidationError(f"{where}: nothing to change besides tenant_id")
         return fields
 
+    # -- single-row upsert: the arguments, checked and merged the same way on every store ----------
+    def upsert_args(self, where, create, update, label) -> tuple[dict, dict, dict]:
+        """(create, update, filter) of an upsert: ``where`` (unique field values) is part of the
+        created row; ``update`` defaults to ``create`` minus the key and never touches the
+        protected fields; the filter matches NULL keys with ``$null``."""
+        from ..models.managed import PROTECTED_FIELDS
+        m = self.model
+        if not isinstance(where, dict) or not where:
+            raise ValidationError(f"{label}: 'where' must be a non-empty dict of unique field values, "
+                                  f"e.g. {{'email': 'a@x.io'}}")
+        V.check_record(m, where, where=f"{label} where")
+        create = dict(create or {})
+        update = dict(update if update is not None else {k: v for k, v in create.items() if k not in where})
+        V.check_record(m, create, where=f"{label} create")
+        V.check_record(m, update, where=f"{label} update")
+        self.check_tenant_unchanged(update, label)
+        update = {k: v for k, v in update.items() if k not in PROTECTED_FIELDS}
+        for k, v in where.items():
+            if k in create and create[k] != v:
+                raise ValidationError(f"{label}: create[{k!r}] differs from where[{k!r}]")
+            create[k] = v
+        filt = {k: (v if v is not None else {"$null": True}) for k, v in where.items()}
+        return create, update, filt
+
+    # -- ETL: the same on every store (dataflow/bulk/load.py and export.py work through the store) --
+    async def load(self, source, **opts) -> dict:
+        from ..bulk.load import load_table
+        return await load_table(self, source, **opts)
+
+    async def export(self, path, **opts) -> dict:
+        from ..bulk.export import export_table
+        return await export_table(self, path, **opts)
+
     # -- bulk update / delete: what both stores check before touching a row -----------------------
     def _writable(self, what: str) -> None:
         if self.model.append_only:

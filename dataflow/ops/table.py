@@ -214,14 +214,6 @@ class Table(ModelRules):
         from ..bulk.edit import bulk_upsert
         return await bulk_upsert(self, records, **opts)
 
-    async def load(self, source, **opts) -> dict:
-        from ..bulk.load import load_table
-        return await load_table(self, source, **opts)
-
-    async def export(self, path, **opts) -> dict:
-        from ..bulk.export import export_table
-        return await export_table(self, path, **opts)
-
     async def vector_search(self, query_vector, k=10, distance="cosine", filter=None, **opts) -> dict:
         from ..vector.search import search
         return await search(self, query_vector, k, distance, filter, **opts)

@@ -11,29 +11,12 @@ from __future__ import annotations
 import asyncio
 import random
 
-from ..errors import TransactionConflictError, UniqueViolationError, ValidationError
-from ..models import validate as V
-
-from ..models.managed import PROTECTED_FIELDS as PROTECTED
+from ..errors import TransactionConflictError, UniqueViolationError
 
 
 async def upsert(table, where: dict, create: dict | None, update: dict | None, where_label=None) -> dict:
-    m = table.model
-    label = where_label or f"{m.name} upsert"
-    if not isinstance(where, dict) or not where:
-        raise ValidationError(f"{label}: 'where' must be a non-empty dict of unique field values, e.g. {{'email': 'a@x.io'}}")
-    V.check_record(m, where, where=f"{label} where")
-    create = dict(create or {})
-    update = dict(update if update is not None else {k: v for k, v in create.items() if k not in where})
-    V.check_record(m, create, where=f"{label} create")
-    V.check_record(m, update, where=f"{label} update")
-    table.check_tenant_unchanged(update, label)
-    update = {k: v for k, v in update.items() if k not in PROTECTED}
-    for k, v in where.items():
-        if k in create and create[k] != v:
-            raise ValidationError(f"{label}: create[{k!r}] differs from where[{k!r}]")
-        create[k] = v
-    filt = {k: (v if v is not None else {"$null": True}) for k, v in where.items()}
+    label = where_label or f"{table.model.name} upsert"
+    create, update, filt = table.upsert_args(where, create, update, label)
     sql, params = table.st.lock_matching(filt)
     await table.ready()
     drv = table.db.driver
