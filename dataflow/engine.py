@@ -93,7 +93,7 @@ class DataFlow:
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the
             # tenant set per transaction by the driver, raw SQL on tenant tables vetted
-            self.dialect.tenant_rls = True
+            self.dialect = self.driver.dialect = self.dialect.with_(tenant_rls=True)
             tc = self.tenant_context
             self.driver.tenant_settings = lambda: (tc.current(), tc.is_all())
             self.driver.raw_guard = self._check_raw_tenant

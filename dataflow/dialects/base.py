@@ -37,6 +37,14 @@ class Dialect:
     bulk_path = "sqlite"
 
     # -- identifiers and placeholders --------------------------------------------------------
+    def with_(self, **flags) -> "Dialect":
+        """A copy of this (shared) dialect with instance flags set: one DataFlow's choices
+        (pgvector columns, RLS policies) never leak into another's through the shared object."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(flags)
+        return clone
+
     def quote(self, ident: str) -> str:
         """Quote an identifier that was already checked against the model (never user text)."""
         q = self.quote_char

@@ -67,6 +67,12 @@ class PostgreSQLDialect(Dialect):
                 f"DROP POLICY IF EXISTS {q('dataflow_tenant')} ON {t}",
                 f"CREATE POLICY {q('dataflow_tenant')} ON {t} USING ({cond}) WITH CHECK ({cond})"]
 
+    def rls_off_sql(self, table: str) -> list[str]:
+        """The reverse of ``rls_sql``."""
+        q, t = self.quote, self.quote(table)
+        return [f"DROP POLICY IF EXISTS {q('dataflow_tenant')} ON {t}", f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY",
+                f"ALTER TABLE {t} DISABLE ROW LEVEL SECURITY"]
+
     def create_table(self, model) -> list[str]:
         stmts = super().create_table(model)
         if self.tenant_rls and model.multi_tenant:
@@ -123,6 +129,12 @@ class PostgreSQLDialect(Dialect):
                 "JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.r "
                 "WHERE con.contype = 'f' AND n.nspname = current_schema()" + f("cl.relname", n_tables)
                 + " ORDER BY cl.relname, con.conname, k.o"),
+            # whether the tenant policy is in force: RLS enabled and forced, our policy present
+            "row_security": (
+                "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity AND EXISTS ("
+                "SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'dataflow_tenant') "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')" + f("c.relname", n_tables)),
         }
 
     def alter_column_sql(self, table, name, sql_type, nullable, default_sql=None, *, type_changed, null_changed):
@@ -149,12 +161,7 @@ class PostgreSQLDialect(Dialect):
 
     def with_pgvector(self) -> "PostgreSQLDialect":
         """A copy of this dialect whose vector columns are ``vector(n)`` (extension present)."""
-        if self.pgvector:
-            return self
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.pgvector = True
-        return clone
+        return self if self.pgvector else self.with_(pgvector=True)
 
     def column_type(self, f, indexed: bool) -> str:
         if self.pgvector and f.kind == K.VECTOR:

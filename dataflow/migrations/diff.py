@@ -286,7 +286,23 @@ class _TableDiff:
             self.ops.append(op)
             if have:
                 self.state.indexes.append(Index(ix.name, tuple(ix.fields), ix.unique))
+        self._row_security()
         return self.ops
+
+    def _row_security(self):
+        """A tenant table created before ``tenant_isolation="rls"`` was switched on gets the
+        policy too (otherwise raw SQL on it would see every tenant's rows)."""
+        d, m, t = self.d, self.m, self.t
+        if not (getattr(d, "tenant_rls", False) and m.multi_tenant and self.state.rls is False):
+            return
+        if "tenant_id" in self.state.columns:
+            op = Operation("enable_rls", t, "enable row-level security with the tenant policy", AUTO)
+            op.statements = [(s, ()) for s in d.rls_sql(t)]
+            op.reverse = d.rls_off_sql(t)
+        else:
+            op = Operation("enable_rls", t, "enable row-level security once its tenant_id column exists "
+                           "(fill tenant_id, then migrate again)", MANUAL)
+        self.ops.append(op)
 
     def _add_column(self, name, f, typ):
         d, t = self.d, self.t

@@ -71,6 +71,10 @@ async def discover(db, tables=None, *, include_history: bool = False) -> dict:
             pairs = sorted(g["cols"])
             out[t].foreign_keys.append(ForeignKey(name, tuple(c for _, c, _ in pairs), g["ref"],
                                                   tuple(r for _, _, r in pairs)))
+    if "row_security" in sql:
+        for t, on in await drv.fetch(sql["row_security"], params):
+            if _s(t) in out:
+                out[_s(t)].rls = _b(on)
     if not include_history:
         out.pop(HISTORY_TABLE, None)
     return out

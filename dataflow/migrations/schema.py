@@ -43,6 +43,9 @@ class TableSchema:
     columns: dict = field(default_factory=dict)        # name -> Column, in table order
     indexes: list = field(default_factory=list)        # Index (primary key index excluded)
     foreign_keys: list = field(default_factory=list)
+    #: PostgreSQL: whether the tenant row-level-security policy is in force (None: not known or
+    #: not applicable on this dialect)
+    rls: bool | None = None
 
     @property
     def primary_key(self) -> tuple:
@@ -55,7 +58,7 @@ class TableSchema:
         return None
 
     def copy(self) -> "TableSchema":
-        return TableSchema(self.name, dict(self.columns), list(self.indexes), list(self.foreign_keys))
+        return TableSchema(self.name, dict(self.columns), list(self.indexes), list(self.foreign_keys), self.rls)
 
     def to_dict(self) -> dict:
         return {

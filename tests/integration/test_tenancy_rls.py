@@ -103,3 +103,43 @@ async def test_nothing_leaks_to_the_next_user_of_a_pooled_connection(rls_db):
         assert await con.fetchval(f'SELECT count(*) FROM "{table}"') == 0
     finally:
         await con.close()
+
+
+async def test_rls_switched_on_later_adds_the_policy_to_an_existing_table(rls_db):
+    """A tenant table created without RLS gets the policy when a DataFlow with
+    tenant_isolation="rls" first uses it (auto-migrate), and raw SQL is then confined."""
+    _, _, admin, url = rls_db
+    table = f"t_rls_late_{uuid.uuid4().hex[:8]}"
+
+    def make(**kw):
+        db = DataFlow(url, multi_tenant=True, pool_size=2, **kw)
+
+        @db.model
+        class Memo:
+            body: str
+            __tablename__ = table
+        return db
+
+    plain = make()
+    try:
+        for t in ("acme", "beta"):
+            async with plain.tenant(t):
+                await plain.express.create("Memo", {"body": f"of {t}"})
+        assert await admin.fetchval("SELECT relrowsecurity FROM pg_class WHERE relname = $1", table) is False
+    finally:
+        await plain.close_async()
+    rls = make(tenant_isolation="rls")
+    try:
+        from dataflow.migrations.apply import plan
+        assert [o.action for o in await plan(rls)] == ["enable_rls"]
+        await rls.initialize()
+        async with rls.tenant("beta"):
+            assert await rls.execute_raw(f'SELECT "body" FROM "{table}"') == [("of beta",)]
+        row = await admin.fetchrow("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = $1",
+                                   table)
+        assert tuple(row) == (True, True)
+        assert not (await plan(rls)).operations
+    finally:
+        async with rls.all_tenants():
+            await rls.execute_raw(f'DROP TABLE IF EXISTS "{table}"')
+        await rls.close_async()
