@@ -443,11 +443,12 @@ class DataFlow:
         if fabric is not None and fabric.runtime is not None:
             await fabric.runtime.stop()
 
-    def fabric_app(self):
+    def fabric_app(self, tenant_extractor=None):
         """The fabric's endpoints as an ASGI app, to mount in an existing server (it starts the
-        fabric, without a server of its own, on its first request)."""
+        fabric, without a server of its own, on its first request).  ``tenant_extractor``: as in
+        ``db.start``, for per-tenant products."""
         from .fabric.runtime import fabric_app
-        return fabric_app(self._fabric_registry())
+        return fabric_app(self._fabric_registry(), tenant_extractor)
 
     async def close_async(self) -> None:
         fabric = self.__dict__.get("_fabric")

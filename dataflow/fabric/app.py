@@ -54,6 +54,9 @@ def build_app(rt) -> Starlette:
         return resp
 
     async def _serve(name, p, request) -> Response:
+        if p.multi_tenant:
+            from .tenants import serve
+            return await serve(rt, name, p, request)
         query = request.query_params
         if p.mode == "materialized":
             if query:
@@ -101,9 +104,19 @@ def build_app(rt) -> Starlette:
         unknown = [n for n in names if n not in products]
         if unknown:
             return _error(404, f"unknown product(s) {unknown}", products=sorted(products))
+        tenant = None
+        if any(products[n].multi_tenant for n in names):
+            try:
+                tenant = await rt.tenants.extract(request)
+            except ValidationError as exc:
+                return _error(400, str(exc))
         out = {}
         for n in names:
             p = products[n]
+            if p.multi_tenant:
+                from .tenants import batch_item
+                out[n] = await batch_item(rt, n, tenant)
+                continue
             if p.mode == "materialized":
                 e = rt.entries.get(n)
                 out[n] = ({"data": e.value, "cached_at": e.iso} if e is not None else
@@ -124,7 +137,13 @@ def build_app(rt) -> Starlette:
         name = request.path_params["product"]
         if name not in products:
             return _error(404, f"unknown product {name!r}", products=sorted(products))
-        return _json({"product": name, "traces": rt.traces.get(name)})
+        tenant = None
+        if products[name].multi_tenant:  # a tenant sees its own computations only
+            try:
+                tenant = await rt.tenants.extract(request)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+        return _json({"product": name, "traces": rt.traces.get(name, tenant)})
 
     async def events(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
@@ -132,7 +151,13 @@ def build_app(rt) -> Starlette:
             last = int(raw) if raw not in (None, "") else None
         except ValueError:
             return _error(400, f"Last-Event-ID must be an event id (an integer), got {raw!r}")
-        queue = rt.events.subscribe(last)
+        tenant = None
+        if rt.tenants.extractor is not None:  # a tenant's stream: shared events and its own only
+            try:
+                tenant = await rt.tenants.extract(request, required=False)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+        queue = rt.events.subscribe(last, tenant)
 
         async def stream():
             try:
