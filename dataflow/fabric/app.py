@@ -5,6 +5,7 @@ request to runtime calls and turn outcomes into status codes.  A product that ra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from starlette.applications import Starlette
@@ -197,21 +198,30 @@ def build_app(rt) -> Starlette:
             return _error(400, "the body must be a JSON object")
         op, data, ident = body.get("operation"), body.get("data"), body.get("id")
         ex = rt.db.express
+        scope = contextlib.nullcontext()
+        if rt.tenants.extractor is not None:  # a tenant model is written as the request's tenant
+            from .tenants import tenant_scope
+            try:
+                tenant = await rt.tenants.extract(request, required=rt.db._models[model].multi_tenant)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+            scope = tenant_scope(rt.db, tenant)
         try:
-            if op == "create":
-                out = await ex.create(model, data)
-            elif op == "update":
-                out = await ex.update(model, ident, data or {})
-                if out is None:
-                    raise NotFoundError(f"{model} {ident!r} not found")
-            elif op == "delete":
-                if not await ex.delete(model, ident):
-                    raise NotFoundError(f"{model} {ident!r} not found")
-                out = {"deleted": ident}
-            elif op == "upsert":
-                out = await ex.upsert(model, data, body.get("conflict_on"))
-            else:
-                return _error(400, f"operation must be create, update, delete or upsert, got {op!r}")
+            with scope:
+                if op == "create":
+                    out = await ex.create(model, data)
+                elif op == "update":
+                    out = await ex.update(model, ident, data or {})
+                    if out is None:
+                        raise NotFoundError(f"{model} {ident!r} not found")
+                elif op == "delete":
+                    if not await ex.delete(model, ident):
+                        raise NotFoundError(f"{model} {ident!r} not found")
+                    out = {"deleted": ident}
+                elif op == "upsert":
+                    out = await ex.upsert(model, data, body.get("conflict_on"))
+                else:
+                    return _error(400, f"operation must be create, update, delete or upsert, got {op!r}")
         except ValidationError as exc:
             return _error(400, str(exc))
         except NotFoundError as exc:
