@@ -306,7 +306,9 @@ async def serve(rt, name: str, product, request):
     if product.mode != "virtual":
         metrics.cache.labels(name, "hit" if hit else "miss").inc()
     headers = {"X-Fabric-Mode": product.mode, "X-Fabric-Freshness": fresh, "X-Fabric-Cached-At": entry.iso,
-               "X-Fabric-Age": str(int(time.monotonic() - entry.mono)), "Vary": "*"}
+               "X-Fabric-Age": str(int(time.monotonic() - entry.mono)),
+               # one tenant's answer: never to be reused from a shared HTTP cache for another
+               "Cache-Control": "private", "Vary": "*"}
     return Response(entry.body, 200, headers, JSON)
 
 

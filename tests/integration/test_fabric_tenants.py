@@ -18,7 +18,8 @@ pytest.importorskip("starlette")
 from dataflow import DataFlow  # noqa: E402
 from dataflow.errors import ConfigurationError  # noqa: E402
 
-from .fabric_helpers import sse_events, until  # noqa: E402
+from .conftest import _backend_url, drop_all  # noqa: E402
+from .fabric_helpers import until  # noqa: E402
 
 TENANT = "x-tenant"
 
@@ -27,24 +28,41 @@ def extractor(request):
     return request.headers.get(TENANT)
 
 
-@pytest.fixture
-async def db(tmp_path):
-    db = DataFlow(f"sqlite:///{tmp_path}/tenants.db", multi_tenant=True)
+async def _open(url, tables=None):
+    db = DataFlow(url, multi_tenant=True)
+    tname = tables or (lambda base: base)
 
     @db.model
     class Order:
         label: str
         total: int = 0
+        __tablename__ = tname("fab_order")
 
     @db.model
     class Plan:
         name: str
+        __tablename__ = tname("fab_plan")
         __dataflow__ = {"multi_tenant": False}
 
     await db.initialize()
+    return db
+
+
+@pytest.fixture
+async def db(tmp_path):
+    db = await _open(f"sqlite:///{tmp_path}/tenants.db")
     yield db
     await db.stop()
     await db.close_async()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db(request, tmp_path, tables):
+    """The tenancy models on SQLite and on the local PostgreSQL (a real pool, real concurrency)."""
+    db = await _open(_backend_url(request.param, tmp_path), tables)
+    yield db
+    await db.stop()
+    await drop_all(db)
 
 
 def _rows(rows):
@@ -242,6 +260,25 @@ async def test_a_tenants_write_refreshes_its_values_a_shared_write_everyones(db)
             await c.aclose()
 
 
+async def test_mounted_app_with_a_tenant_extractor(db):
+    define(db)
+    await _write(db, "acme", "a1")
+
+    async def from_token(request):          # an async extractor, as an auth lookup would be
+        token = request.headers.get("authorization", "")
+        return {"Bearer k-acme": "acme", "Bearer k-beta": "beta"}.get(token)
+
+    app = db.fabric_app(tenant_extractor=from_token)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fabric") as c:
+        r = await c.get("/fabric/orders", headers={"Authorization": "Bearer k-acme"})
+        assert r.status_code == 200 and r.json()["data"]["rows"] == [["acme", "a1"]]
+        assert r.headers["cache-control"] == "private"
+        r = await c.get("/fabric/orders", headers={"Authorization": "Bearer k-beta"})
+        assert r.json()["data"]["rows"] == []
+        r = await c.get("/fabric/orders", headers={"Authorization": "Bearer nobody"})
+        assert r.status_code == 400 and r.json()["error"] == "this product is per tenant and the request names no tenant"
+
+
 async def test_cached_tenants_are_bounded_and_evicted_ones_recompute(db):
     define(db, max_entries=2)
     for t in ("t1", "t2", "t3"):
@@ -291,14 +328,14 @@ async def test_event_streams_are_per_tenant_with_ids_of_their_own(db):
     assert ids == list(range(ids[0], ids[0] + len(ids)))   # no gaps: beta's events are not counted
 
 
-@pytest.mark.parametrize("seed", [20, 21, 22])
-async def test_random_interleaving_of_tenants_never_crosses(db, seed):
+@pytest.mark.parametrize("seed", [20, 21])
+async def test_random_interleaving_of_tenants_never_crosses(any_db, seed):
     """Four tenants at once, each a random sequence of reads (every endpoint), writes (express
     and HTTP), updates and deletes of its own rows, with an event stream open: every answer
     holds the asking tenant's rows only, and once quiet every value equals the tenant's rows."""
-    define(db, max_entries=3)  # fewer slots than tenants: eviction and recompute run too
+    define(any_db, max_entries=3)  # fewer slots than tenants: eviction and recompute run too
     tenants = ["t0", "t1", "t2", "t3"]
-    rt = await db.start(port=0, tenant_extractor=extractor, enable_writes=True)
+    rt = await any_db.start(port=0, tenant_extractor=extractor, enable_writes=True)
     known = {t: set() for t in tenants}      # labels a tenant ever wrote
     bad: list = []
 
@@ -333,7 +370,7 @@ async def test_random_interleaving_of_tenants_never_crosses(db, seed):
                 elif op == "write":
                     label = f"{t}-{step}"
                     known[t].add(label)
-                    mine.append((await _write(db, t, label))["id"])
+                    mine.append((await _write(any_db, t, label))["id"])
                 elif op == "http_write":
                     label = f"{t}-h{step}"
                     known[t].add(label)
@@ -343,8 +380,8 @@ async def test_random_interleaving_of_tenants_never_crosses(db, seed):
                 elif op == "update" and mine:
                     label = f"{t}-u{step}"
                     known[t].add(label)
-                    async with db.tenant(t):
-                        await db.express.update("Order", rng.choice(mine), {"label": label})
+                    async with any_db.tenant(t):
+                        await any_db.express.update("Order", rng.choice(mine), {"label": label})
                 elif op == "delete" and mine:
                     victim = mine.pop(rng.randrange(len(mine)))
                     r = await c.post("/fabric/Order/write", json={"operation": "delete", "id": victim})
@@ -368,7 +405,7 @@ async def test_random_interleaving_of_tenants_never_crosses(db, seed):
         assert ids == list(range(ids[0], ids[0] + len(ids)))
     # quiet: every tenant's values equal its rows
     for t in tenants:
-        expected = _rows(await _list(db, t))
+        expected = _rows(await _list(any_db, t))
         async with client(rt, t) as c:
             async def settled(c=c, expected=expected):
                 d = (await c.get("/fabric/orders")).json()["data"]
@@ -376,6 +413,6 @@ async def test_random_interleaving_of_tenants_never_crosses(db, seed):
             await until(settled, timeout=20, step=0.05)
             assert (await c.get("/fabric/live")).json()["data"]["rows"] == expected
             assert (await c.get("/fabric/search")).json()["data"]["rows"] == expected
-    async with db.all_tenants():
-        total = await db.express.count("Order")
+    async with any_db.all_tenants():
+        total = await any_db.express.count("Order")
     await until(lambda: rt.entries["everyone"].value == total, timeout=20)
