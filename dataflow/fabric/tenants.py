@@ -27,7 +27,7 @@ import logging
 import time
 from collections import OrderedDict
 
-from ..errors import FabricError, ValidationError
+from ..errors import ConfigurationError, FabricError, ValidationError
 from ..tenancy import check_tenant_id
 from .products import Entry, encode
 
@@ -72,7 +72,7 @@ class TenantProducts:
 
     def __init__(self, rt, extractor=None):
         if extractor is not None and not callable(extractor):
-            raise ValidationError(f"tenant_extractor must be a callable(request) -> tenant id, got {extractor!r}")
+            raise ConfigurationError(f"tenant_extractor must be a callable(request) -> tenant id, got {extractor!r}")
         self.rt = rt
         self.extractor = extractor
         self.slots: dict = {}            # product -> OrderedDict(tenant -> _Slot)

@@ -279,6 +279,31 @@ async def test_mounted_app_with_a_tenant_extractor(db):
         assert r.status_code == 400 and r.json()["error"] == "this product is per tenant and the request names no tenant"
 
 
+async def test_a_source_change_refreshes_every_tenants_value(db, tmp_path):
+    from dataflow.fabric import FileSourceConfig
+
+    (tmp_path / "rates.json").write_text('{"eur": 1}')
+    src = db.source("rates", FileSourceConfig(path=str(tmp_path / "rates.json"), watch=False))
+
+    @db.product("priced", depends_on=["Order", "rates"], write_debounce=0)
+    async def priced(ctx):
+        rate = (await ctx.source("rates").read())["eur"]
+        return {"tenant": ctx.tenant_id, "rate": rate, "n": await ctx.express.count("Order")}
+
+    with pytest.raises(ConfigurationError, match="tenant_extractor must be"):
+        await db.start(port=0, tenant_extractor="x-tenant")
+    rt = await db.start(port=0, tenant_extractor=extractor)
+    for t in ("acme", "beta"):
+        async with client(rt, t) as c:
+            assert (await c.get("/fabric/priced")).json()["data"] == {"tenant": t, "rate": 1, "n": 0}
+    (tmp_path / "rates.json").write_text('{"eur": 2}')
+    assert await rt.poll_source(src) is True
+    for t in ("acme", "beta"):
+        await until(lambda t=t: rt.tenants.slots["priced"][t].entry.value == {"tenant": t, "rate": 2, "n": 0})
+        async with client(rt, t) as c:
+            assert (await c.get("/fabric/priced")).json()["data"] == {"tenant": t, "rate": 2, "n": 0}
+
+
 async def test_cached_tenants_are_bounded_and_evicted_ones_recompute(db):
     define(db, max_entries=2)
     for t in ("t1", "t2", "t3"):
