@@ -424,6 +424,11 @@ class DataFlow:
             @db.product("stats", depends_on=["Order"])
             async def stats(ctx):
                 return await ctx.express.count("Order")
+
+        ``multi_tenant``: one value per tenant (the request's, from ``db.start(tenant_extractor=...)``),
+        computed inside ``db.tenant(id)``; the default ``None`` infers it from ``depends_on`` (a
+        multi-tenant model or a per-tenant product).  ``schedule="*/5 * * * *"``: a materialized
+        product is also refreshed on that cron schedule (a sixth field is seconds).
         """
         def register(fn):
             self._fabric_registry().add_product(name, fn, options)
