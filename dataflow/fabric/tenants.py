@@ -276,35 +276,33 @@ async def serve(rt, name: str, product, request):
     """``GET /fabric/{product}`` for a per-tenant product (app.py delegates here)."""
     from starlette.responses import Response
 
-    def _error(status, message, **extra):
+    def error(status, message, **extra):
         return Response(encode({"error": message, **extra}), status, media_type=JSON)
 
     try:
         tenant = await rt.tenants.extract(request)
-        kwargs = product.bind(dict(request.query_params))
+        query = request.query_params
+        kwargs = product.bind(dict(query)) if (query or product.params) else {}
         if product.mode == "materialized":
             kwargs = {}       # checked only: a materialized value is computed without parameters
     except ValidationError as exc:
-        return _error(400, str(exc))
-    metrics = rt.metrics
-    failed = _error(500, f"product {name!r} failed", trace=f"/fabric/_trace/{name}")
+        return error(400, str(exc))
     try:
         if product.mode == "materialized":
             slot, hit = await rt.tenants.materialized(name, tenant)
-            if slot.entry is None:
-                return failed
             entry, fresh = slot.entry, ("stale" if (slot.pending or slot.error) else "fresh")
         elif product.mode == "parameterized":
-            entry, hit = await rt.tenants.param_entry(name, tenant, kwargs, "request")
-            fresh = "fresh"
+            (entry, hit), fresh = await rt.tenants.param_entry(name, tenant, kwargs, "request"), "fresh"
         else:
             entry, hit, fresh = Entry((await rt._compute(name, kwargs, "request", tenant))[0]), False, "fresh"
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - logged and traced by the runtime
-        return failed
+        entry = None
+    if entry is None:
+        return error(500, f"product {name!r} failed", trace=f"/fabric/_trace/{name}")
     if product.mode != "virtual":
-        metrics.cache.labels(name, "hit" if hit else "miss").inc()
+        rt.metrics.cache.labels(name, "hit" if hit else "miss").inc()
     headers = {"X-Fabric-Mode": product.mode, "X-Fabric-Freshness": fresh, "X-Fabric-Cached-At": entry.iso,
                "X-Fabric-Age": str(int(time.monotonic() - entry.mono)),
                # one tenant's answer: never to be reused from a shared HTTP cache for another
