@@ -281,8 +281,8 @@ async def serve(rt, name: str, product, request):
 
     try:
         tenant = await rt.tenants.extract(request)
-        query = request.query_params
-        kwargs = product.bind(dict(query)) if (query or product.params) else {}
+        raw = request.scope.get("query_string")     # parsed only when there is one (or defaults)
+        kwargs = product.bind(dict(request.query_params)) if (raw or product.params) else {}
         if product.mode == "materialized":
             kwargs = {}       # checked only: a materialized value is computed without parameters
     except ValidationError as exc:
