@@ -424,6 +424,11 @@ class DataFlow:
             @db.product("stats", depends_on=["Order"])
             async def stats(ctx):
                 return await ctx.express.count("Order")
+
+        ``multi_tenant``: one value per tenant (the request's, from ``db.start(tenant_extractor=...)``),
+        computed inside ``db.tenant(id)``; the default ``None`` infers it from ``depends_on`` (a
+        multi-tenant model or a per-tenant product).  ``schedule="*/5 * * * *"``: a materialized
+        product is also refreshed on that cron schedule (a sixth field is seconds).
         """
         def register(fn):
             self._fabric_registry().add_product(name, fn, options)
@@ -443,11 +448,12 @@ class DataFlow:
         if fabric is not None and fabric.runtime is not None:
             await fabric.runtime.stop()
 
-    def fabric_app(self):
+    def fabric_app(self, tenant_extractor=None):
         """The fabric's endpoints as an ASGI app, to mount in an existing server (it starts the
-        fabric, without a server of its own, on its first request)."""
+        fabric, without a server of its own, on its first request).  ``tenant_extractor``: as in
+        ``db.start``, for per-tenant products."""
         from .fabric.runtime import fabric_app
-        return fabric_app(self._fabric_registry())
+        return fabric_app(self._fabric_registry(), tenant_extractor)
 
     async def close_async(self) -> None:
         fabric = self.__dict__.get("_fabric")

@@ -5,6 +5,7 @@ request to runtime calls and turn outcomes into status codes.  A product that ra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from starlette.applications import Starlette
@@ -54,6 +55,9 @@ def build_app(rt) -> Starlette:
         return resp
 
     async def _serve(name, p, request) -> Response:
+        if p.multi_tenant:
+            from .tenants import serve
+            return await serve(rt, name, p, request)
         query = request.query_params
         if p.mode == "materialized":
             if query:
@@ -101,9 +105,19 @@ def build_app(rt) -> Starlette:
         unknown = [n for n in names if n not in products]
         if unknown:
             return _error(404, f"unknown product(s) {unknown}", products=sorted(products))
+        tenant = None
+        if any(products[n].multi_tenant for n in names):
+            try:
+                tenant = await rt.tenants.extract(request)
+            except ValidationError as exc:
+                return _error(400, str(exc))
         out = {}
         for n in names:
             p = products[n]
+            if p.multi_tenant:
+                from .tenants import batch_item
+                out[n] = await batch_item(rt, n, tenant)
+                continue
             if p.mode == "materialized":
                 e = rt.entries.get(n)
                 out[n] = ({"data": e.value, "cached_at": e.iso} if e is not None else
@@ -124,7 +138,13 @@ def build_app(rt) -> Starlette:
         name = request.path_params["product"]
         if name not in products:
             return _error(404, f"unknown product {name!r}", products=sorted(products))
-        return _json({"product": name, "traces": rt.traces.get(name)})
+        tenant = None
+        if products[name].multi_tenant:  # a tenant sees its own computations only
+            try:
+                tenant = await rt.tenants.extract(request)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+        return _json({"product": name, "traces": rt.traces.get(name, tenant)})
 
     async def events(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
@@ -132,7 +152,13 @@ def build_app(rt) -> Starlette:
             last = int(raw) if raw not in (None, "") else None
         except ValueError:
             return _error(400, f"Last-Event-ID must be an event id (an integer), got {raw!r}")
-        queue = rt.events.subscribe(last)
+        tenant = None
+        if rt.tenants.extractor is not None:  # a tenant's stream: shared events and its own only
+            try:
+                tenant = await rt.tenants.extract(request, required=False)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+        queue = rt.events.subscribe(last, tenant)
 
         async def stream():
             try:
@@ -172,21 +198,30 @@ def build_app(rt) -> Starlette:
             return _error(400, "the body must be a JSON object")
         op, data, ident = body.get("operation"), body.get("data"), body.get("id")
         ex = rt.db.express
+        scope = contextlib.nullcontext()
+        if rt.tenants.extractor is not None:  # a tenant model is written as the request's tenant
+            from .tenants import tenant_scope
+            try:
+                tenant = await rt.tenants.extract(request, required=rt.db._models[model].multi_tenant)
+            except ValidationError as exc:
+                return _error(400, str(exc))
+            scope = tenant_scope(rt.db, tenant)
         try:
-            if op == "create":
-                out = await ex.create(model, data)
-            elif op == "update":
-                out = await ex.update(model, ident, data or {})
-                if out is None:
-                    raise NotFoundError(f"{model} {ident!r} not found")
-            elif op == "delete":
-                if not await ex.delete(model, ident):
-                    raise NotFoundError(f"{model} {ident!r} not found")
-                out = {"deleted": ident}
-            elif op == "upsert":
-                out = await ex.upsert(model, data, body.get("conflict_on"))
-            else:
-                return _error(400, f"operation must be create, update, delete or upsert, got {op!r}")
+            with scope:
+                if op == "create":
+                    out = await ex.create(model, data)
+                elif op == "update":
+                    out = await ex.update(model, ident, data or {})
+                    if out is None:
+                        raise NotFoundError(f"{model} {ident!r} not found")
+                elif op == "delete":
+                    if not await ex.delete(model, ident):
+                        raise NotFoundError(f"{model} {ident!r} not found")
+                    out = {"deleted": ident}
+                elif op == "upsert":
+                    out = await ex.upsert(model, data, body.get("conflict_on"))
+                else:
+                    return _error(400, f"operation must be create, update, delete or upsert, got {op!r}")
         except ValidationError as exc:
             return _error(400, str(exc))
         except NotFoundError as exc:

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import orjson
 
-from ..errors import ConfigurationError, UnsupportedFeatureError, ValidationError
+from ..errors import ConfigurationError, ValidationError
 from .config import NAME_RE
 
 MODES = ("materialized", "parameterized", "virtual")
@@ -62,6 +62,10 @@ class Product:
     max_entries: int = 1000
     write_debounce: float = 0.1
     params: list = field(default_factory=list)
+    #: one value per tenant (``None`` until the registry infers it from ``depends_on``)
+    multi_tenant: bool | None = False
+    #: cron expression refreshing a materialized product (``schedule.py``)
+    schedule: str | None = None
 
     def bind(self, query: dict) -> dict:
         """HTTP query parameters -> keyword arguments of the function (``ValidationError`` for an
@@ -98,7 +102,7 @@ def _convert(product: str, p: Param, raw: str):
 
 
 def make_product(name: str, fn, *, mode="materialized", depends_on=(), ttl=None, max_entries=1000,
-                 write_debounce=0.1, schedule=None, multi_tenant=False, cache_ttl=None) -> Product:
+                 write_debounce=0.1, schedule=None, multi_tenant=None, cache_ttl=None) -> Product:
     """Check a product definition (everything but its dependencies, which need the registry)."""
     if not isinstance(name, str) or not NAME_RE.match(name) or name.startswith("_") or name in RESERVED:
         raise ValidationError(f"product name {name!r} must match [A-Za-z][A-Za-z0-9_-]{{0,63}} "
@@ -108,9 +112,14 @@ def make_product(name: str, fn, *, mode="materialized", depends_on=(), ttl=None,
     if mode not in MODES:
         raise ConfigurationError(f"product {name!r}: mode must be one of {MODES}, got {mode!r}")
     if schedule is not None:
-        raise UnsupportedFeatureError(f"product {name!r}: schedule= (cron refresh) is not available in this version")
-    if multi_tenant:
-        raise UnsupportedFeatureError(f"product {name!r}: multi_tenant products are not available in this version")
+        if mode != "materialized":
+            raise ConfigurationError(f"product {name!r}: schedule= refreshes a cached value, so it needs "
+                                     f"mode='materialized' (a {mode} product is computed on request)")
+        from .schedule import check_schedule
+        schedule = check_schedule(name, schedule)
+    if multi_tenant is not None and not isinstance(multi_tenant, bool):
+        raise ConfigurationError(f"product {name!r}: multi_tenant must be True, False or None (inferred "
+                                 f"from depends_on), got {multi_tenant!r}")
     if isinstance(depends_on, str):
         depends_on = [depends_on]
     depends_on = tuple(getattr(d, "__name__", d) for d in depends_on)
@@ -127,7 +136,30 @@ def make_product(name: str, fn, *, mode="materialized", depends_on=(), ttl=None,
     if mode != "parameterized" and any(p.required for p in params):
         raise ConfigurationError(f"product {name!r}: a {mode} product is computed without request parameters, "
                                  f"so its parameters need defaults (or use mode='parameterized')")
-    return Product(name, fn, mode, depends_on, float(ttl), max_entries, float(write_debounce), params)
+    return Product(name, fn, mode, depends_on, float(ttl), max_entries, float(write_debounce), params,
+                   multi_tenant, schedule)
+
+
+def resolve_tenancy(product: Product, models: dict, products: dict) -> None:
+    """Decide whether ``product`` keeps one value per tenant, once its dependencies are known.
+
+    ``multi_tenant=None`` (the default) means: per tenant when it depends on a multi-tenant
+    model or on a per-tenant product.  ``multi_tenant=False`` on a product depending on a
+    multi-tenant model is a deliberate cross-tenant product: its function runs with no tenant
+    bound, so tenant models are read only inside ``db.all_tenants()``.  It may not depend on a
+    per-tenant product: that would serve one tenant's value to everyone.
+    """
+    tenant_deps = [d for d in product.depends_on
+                   if (d in models and getattr(models[d], "multi_tenant", False))
+                   or (d in products and products[d].multi_tenant)]
+    if product.multi_tenant is None:
+        product.multi_tenant = bool(tenant_deps)
+        return
+    per_tenant_products = [d for d in product.depends_on if d in products and products[d].multi_tenant]
+    if product.multi_tenant is False and per_tenant_products:
+        raise ConfigurationError(f"product {product.name!r}: multi_tenant=False, but it depends on the per-tenant "
+                                 f"product(s) {per_tenant_products}; it would serve one tenant's value to "
+                                 f"every caller (drop multi_tenant=False)")
 
 
 def _signature(name: str, fn) -> list[Param]:
@@ -217,3 +249,8 @@ class ParamCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def drop(self, pred) -> None:
+        """Forget the entries whose key ``pred(key)`` is true (one tenant's, for instance)."""
+        for key in [k for k in self._entries if pred(k)]:
+            del self._entries[key]

@@ -10,7 +10,7 @@ import weakref
 
 from ..errors import ConfigurationError, FabricError, ValidationError
 from .config import NAME_RE, SOURCE_CONFIGS
-from .products import make_product
+from .products import make_product, resolve_tenancy
 from .sources import make_source
 
 
@@ -70,6 +70,7 @@ class Fabric:
         cycle = self._cycle({**{p: q.depends_on for p, q in self.products.items()}, name: product.depends_on})
         if cycle:
             raise ValidationError(f"product {name!r}: dependency cycle {' -> '.join(cycle)}")
+        resolve_tenancy(product, self.db._models, self.products)
         self._not_running("db.product")
         self.products[name] = product
         return product

@@ -20,6 +20,7 @@ from ..errors import ConfigurationError, FabricError, UnsupportedFeatureError
 from .events import EventBus
 from .metrics import Metrics
 from .products import Entry, ParamCache
+from .tenants import TenantProducts, tenant_scope
 from .traces import Trace, Traces
 
 logger = logging.getLogger("dataflow.fabric")
@@ -33,13 +34,13 @@ class Context:
 
     __slots__ = ("_rt", "_trace", "express", "params", "tenant_id", "db")
 
-    def __init__(self, runtime, trace, params):
+    def __init__(self, runtime, trace, params, tenant_id=None):
         self._rt = runtime
         self._trace = trace
         self.db = runtime.db
         self.express = runtime.db.express
         self.params = params
-        self.tenant_id = None
+        self.tenant_id = tenant_id
 
     def source(self, name):
         src = self._rt.fabric.source(name)
@@ -84,6 +85,8 @@ class FabricRuntime:
         self._remove_hook = None
         self._start_lock: asyncio.Lock | None = None
         self._app = None
+        #: per-tenant products (tenants.py); the extractor is set by start()/fabric_app()
+        self.tenants = TenantProducts(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     @property
@@ -105,8 +108,13 @@ class FabricRuntime:
         if self.events.closed:  # started again after stop(): a clean slate, same app
             self.events = EventBus()
             self.entries.clear(), self.errors.clear(), self.pending.clear(), self._locks.clear()
+            self.tenants.clear()
             for cache in self.param_caches.values():
                 cache.clear()
+        per_tenant = [n for n, p in self.fabric.products.items() if p.multi_tenant]
+        if per_tenant and self.tenants.extractor is None:
+            raise ConfigurationError(f"products {per_tenant} are per tenant: db.start(tenant_extractor=fn) "
+                                     f"(or db.fabric_app(tenant_extractor=fn)) with fn(request) -> tenant id")
         await self._check_sources()
         for src in self.fabric.sources.values():
             src.on_change = self._source_event
@@ -121,6 +129,10 @@ class FabricRuntime:
         try:
             if not self.dev_mode:
                 self._spawn(self._warm())
+            from .schedule import run_schedule
+            for name, p in self.fabric.products.items():
+                if p.schedule is not None:
+                    self._spawn(run_schedule(name, p.schedule, self._scheduled))
             if serve:
                 from .server import EmbeddedServer
                 self.server = EmbeddedServer(self.app, self.host, self.port)
@@ -166,6 +178,7 @@ class FabricRuntime:
         for h in self._timers.values():
             h.cancel()
         self._timers.clear()
+        self.tenants.cancel()
         self.events.close()
         if self.server is not None:
             server, self.server = self.server, None
@@ -187,15 +200,17 @@ class FabricRuntime:
         return task
 
     # -- computing -------------------------------------------------------------------------------------
-    async def _compute(self, name: str, params: dict, trigger: str):
+    async def _compute(self, name: str, params: dict, trigger: str, tenant: str | None = None):
         product = self.fabric.products[name]
         trace = Trace(name, trigger)
+        trace.tenant = tenant
         self.computations[name] += 1
         t0 = time.perf_counter()
         try:
-            out = product.fn(Context(self, trace, params), **params)
-            if inspect.isawaitable(out):
-                out = await out
+            with tenant_scope(self.db, tenant):  # that tenant, or none (never the triggering writer's)
+                out = product.fn(Context(self, trace, params, tenant), **params)
+                if inspect.isawaitable(out):
+                    out = await out
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -248,6 +263,8 @@ class FabricRuntime:
         product = self.fabric.products.get(name)
         if product is None:
             raise FabricError(f"unknown product {name!r}")
+        if product.multi_tenant:
+            return await self.tenants.value(name, self.db.tenant_context.current())
         if product.mode == "materialized":
             if name not in self.entries:
                 await self.refresh(name, "dependency", cascade=False)
@@ -266,8 +283,16 @@ class FabricRuntime:
 
     async def _warm(self) -> None:
         for name in self.fabric.order():
-            if self.fabric.products[name].mode == "materialized" and name not in self.entries:
+            p = self.fabric.products[name]
+            if p.mode == "materialized" and not p.multi_tenant and name not in self.entries:
                 await self.refresh(name, "start", cascade=False)
+
+    async def _scheduled(self, name: str) -> None:
+        """A cron tick (schedule.py): refresh the product, every cached tenant's if per tenant."""
+        if self.fabric.products[name].multi_tenant:
+            await self.tenants.refresh_all(name, "schedule")
+        else:
+            await self.refresh(name, "schedule")
 
     # -- change propagation ------------------------------------------------------------------------------
     def _after_commit(self, tables) -> None:
@@ -278,16 +303,21 @@ class FabricRuntime:
             hit = [n for n, m in models.items() if m.table in tables]
         if not hit or self.loop is None or self.loop.is_closed():
             return
+        # a write bound to one tenant that touched only tenant models changes only that
+        # tenant's per-tenant values; anything else changes every tenant's
+        tenant = self.db.tenant_context.current()
+        if tenant is not None and not all(models[n].multi_tenant for n in hit):
+            tenant = None
         try:
             same = asyncio.get_running_loop() is self.loop
         except RuntimeError:
             same = False
         if same:
-            self._changed(hit, "write")
+            self._changed(hit, "write", tenant=tenant)
         else:  # a write from another thread's loop (express_sync, a sync runtime)
-            self.loop.call_soon_threadsafe(self._changed, hit, "write")
+            self.loop.call_soon_threadsafe(lambda: self._changed(hit, "write", tenant=tenant))
 
-    def _changed(self, names, trigger: str, debounce: bool = True) -> None:
+    def _changed(self, names, trigger: str, debounce: bool = True, tenant: str | None = None) -> None:
         """Dependencies ``names`` changed: drop parameterized caches, schedule materialized
         refreshes (after each product's write_debounce)."""
         if not self.started:
@@ -301,6 +331,9 @@ class FabricRuntime:
                 continue
             seen.add(p)
             mode = products[p].mode
+            if products[p].multi_tenant:  # tenants.py walks its own (per-tenant) dependents
+                self.tenants.changed(p, trigger, tenant, debounce)
+                continue
             if mode == "parameterized":
                 self.param_caches[p].clear()
                 todo.extend(self.fabric.dependents([p]))
@@ -354,6 +387,9 @@ class FabricRuntime:
         now = time.monotonic()
         products = {}
         for n, p in self.fabric.products.items():
+            if p.multi_tenant:
+                products[n] = self.tenants.health(n, p)
+                continue
             e = self.entries.get(n)
             state = ("error" if n in self.errors else "stale" if n in self.pending else
                      "fresh" if e is not None else "warming") if p.mode == "materialized" else (
@@ -386,22 +422,23 @@ async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode
             raise UnsupportedFeatureError(f"db.start(coordination={coordination!r}): multi-worker leader "
                                           f"election is not available in this version (one process only)")
         raise ConfigurationError(f"coordination must be None, 'redis' or 'postgresql', got {coordination!r}")
-    if tenant_extractor is not None:
-        raise UnsupportedFeatureError("db.start(tenant_extractor=...): multi-tenant products are not "
-                                      "available in this version")
     rt = fabric.runtime
     if rt is not None and rt.started:
         raise FabricError("the fabric is already running (await db.stop() first)")
     if rt is None:
         rt = FabricRuntime(fabric)
+    if tenant_extractor is not None:
+        rt.tenants = TenantProducts(rt, tenant_extractor)
     # a runtime made by db.fabric_app() before start is reused, so that app serves this one
     rt.host, rt.port, rt.fail_fast, rt.dev_mode, rt.enable_writes = host, port, fail_fast, dev_mode, enable_writes
     return await rt.start(serve=serve)
 
 
-def fabric_app(fabric):
+def fabric_app(fabric, tenant_extractor=None):
     """``db.fabric_app()``: the runtime's app; mounted in another server it starts the fabric
     (without a server of its own) on its first request."""
     if fabric.runtime is None:
         fabric.runtime = FabricRuntime(fabric)
+    if tenant_extractor is not None:
+        fabric.runtime.tenants = TenantProducts(fabric.runtime, tenant_extractor)
     return fabric.runtime.app

@@ -10,7 +10,8 @@ KEEP = 20
 
 
 class Trace:
-    __slots__ = ("product", "trigger", "started", "t0", "sources", "products", "outcome", "error", "duration_ms")
+    __slots__ = ("product", "trigger", "started", "t0", "sources", "products", "outcome", "error", "duration_ms",
+                 "tenant")
 
     def __init__(self, product: str, trigger: str):
         self.product = product
@@ -22,6 +23,7 @@ class Trace:
         self.outcome = "running"
         self.error: str | None = None
         self.duration_ms = 0.0
+        self.tenant: str | None = None   # a per-tenant product's computation: whose
 
     def finish(self, error: BaseException | None = None) -> None:
         self.duration_ms = round((time.perf_counter() - self.t0) * 1000, 3)
@@ -44,5 +46,6 @@ class Traces:
     def add(self, trace: Trace) -> None:
         self._by_product.setdefault(trace.product, deque(maxlen=KEEP)).append(trace)
 
-    def get(self, product: str) -> list:
-        return [t.as_dict() for t in reversed(self._by_product.get(product, ()))]
+    def get(self, product: str, tenant: str | None = None) -> list:
+        """The product's traces, newest first; ``tenant``: only that tenant's computations."""
+        return [t.as_dict() for t in reversed(self._by_product.get(product, ())) if t.tenant == tenant]

@@ -121,8 +121,10 @@ def test_product_definitions_are_checked(db):
         db.product("x", mode="parameterized")(_listy)
     with pytest.raises(ConfigurationError, match="ttl"):
         db.product("x", mode="parameterized", ttl=-1)(f)
-    with pytest.raises(UnsupportedFeatureError):
-        db.product("x", schedule="* * * * *")(f)
+    with pytest.raises(ConfigurationError, match="not a cron expression"):  # croniter checks it here
+        db.product("x", schedule="61 * * * *")(_plain)
+    with pytest.raises(ConfigurationError, match="mode='materialized'"):
+        db.product("x", mode="parameterized", schedule="* * * * *")(f)
     db.product("search", mode="parameterized")(f)
     p = db._fabric_registry().products["search"]
     assert p.bind({"q": "a", "limit": "3"}) == {"q": "a", "limit": 3}
@@ -132,6 +134,10 @@ def test_product_definitions_are_checked(db):
         p.bind({"q": "a", "limit": "many"})
     with pytest.raises(ValidationError, match="unknown parameter"):
         p.bind({"q": "a", "offset": "1"})
+
+
+async def _plain(ctx):
+    return 1
 
 
 async def _listy(ctx, ids: list = ()):
