@@ -55,10 +55,8 @@ class DataFlow:
             from .documents.client import DocumentDriver
             self.driver = DocumentDriver(self.config, adapter)   # names the [mongo] extra if missing
             from .documents.store import DocumentStore as store_class
-            if monitoring or echo or tenant_isolation == "rls" or cache_enabled:
-                from .errors import UnsupportedFeatureError
-                raise UnsupportedFeatureError("monitoring, echo, cache_enabled and tenant_isolation='rls' work on "
-                                              "SQL databases only in this version, not on MongoDB")
+            from .documents.client import refuse_sql_only
+            refuse_sql_only(monitoring=monitoring, echo=echo, tenant_isolation=tenant_isolation)
         else:
             from .drivers import driver_for
             from .ops.table import Table as store_class
@@ -88,7 +86,7 @@ class DataFlow:
         self.cache = None
         if self.config.cache_enabled:
             from .cache import make_cache
-            self.cache = make_cache(self.config)
+            self.cache = make_cache(self.config, identity=getattr(self.driver, "cache_identity", None))
             self.driver.add_hook("after_commit", self.cache.invalidate)
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the

@@ -16,7 +16,7 @@ import weakref
 from contextlib import asynccontextmanager
 
 from ..errors import (ConfigurationError, DatabaseConnectionError, DatabaseError, QueryError,
-                      UniqueViolationError, UnsupportedFeatureError, ValidationError)
+                      TransactionConflictError, UniqueViolationError, UnsupportedFeatureError, ValidationError)
 
 EXTRA_HINT = "pip install 'dataflow-native[mongo]'"
 
@@ -59,6 +59,10 @@ def translate(exc, what: str = "MongoDB"):
     if isinstance(exc, E.DuplicateKeyError) or (isinstance(exc, E.BulkWriteError) and _dup(exc)):
         key = _dup_key(exc)
         err = UniqueViolationError(f"{what}: duplicate key{f' for unique index on {key}' if key else ''}")
+    elif isinstance(exc, E.PyMongoError) and exc.has_error_label("TransientTransactionError") \
+            and not isinstance(exc, E.ConnectionFailure):
+        err = TransactionConflictError(f"{what}: the transaction met a concurrent write (MongoDB "
+                                       f"TransientTransactionError); run it again (db.run_in_transaction retries)")
     elif isinstance(exc, (E.ConnectionFailure, E.ServerSelectionTimeoutError)):
         err = DatabaseConnectionError(f"{what}: cannot reach the MongoDB server: {type(exc).__name__}")
     elif isinstance(exc, E.OperationFailure):
@@ -97,6 +101,39 @@ def driver_errors():
     return (PyMongoError, OverflowError)
 
 
+def refuse_sql_only(*, monitoring=False, echo=False, tenant_isolation="predicate") -> None:
+    """``DataFlow("mongodb://...", ...)`` options that exist for SQL only, refused when the
+    instance is made (not at first use), each with the reason and what to use instead."""
+    if monitoring:
+        raise UnsupportedFeatureError(
+            "monitoring=True works on SQL databases only: its metrics are per SQL statement; on MongoDB "
+            "use the server's profiler or pymongo's command monitoring (pymongo.monitoring)")
+    if echo:
+        raise UnsupportedFeatureError("echo=True logs SQL statements, which MongoDB has none of; use "
+                                      "pymongo's command monitoring (pymongo.monitoring) to log commands")
+    if tenant_isolation == "rls":
+        raise UnsupportedFeatureError(
+            "tenant_isolation='rls' is PostgreSQL row-level security; on MongoDB every tenant model is "
+            "scoped by the tenant predicate (the default tenant_isolation='predicate')")
+
+
+def topology_has_transactions(hello: dict) -> bool:
+    """From a ``hello`` reply: a replica set member names its set, a mongos says ``isdbgrid``;
+    a standalone server does neither (and has no multi-document transactions)."""
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+class _Tx:
+    """A transaction in progress: its session and the collections written in it (reported to
+    the after_commit hooks once, at commit)."""
+
+    __slots__ = ("session", "writes", "__weakref__")
+
+    def __init__(self, session):
+        self.session = session
+        self.writes: set = set()
+
+
 class DocumentDriver:
     """The database side of a DataFlow on MongoDB: clients (one per event loop for the real
     driver, one stand-in otherwise), the database, transactions, hooks."""
@@ -112,13 +149,15 @@ class DocumentDriver:
         if not self.database_name:
             raise ConfigurationError("a MongoDB URL names its database: mongodb://host:27017/mydb")
         self._adapter_client = getattr(adapter, "client", None) if adapter is not None else None
-        self.standin = bool(getattr(adapter, "testing", False)) if adapter is not None else bool(config.testing)
+        self.standin = (bool(getattr(adapter, "testing", False) or getattr(self._adapter_client, "standin", False))
+                        if adapter is not None else bool(config.testing))
         require_pymongo()
         self._clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._standin_client = None
         self._session = contextvars.ContextVar(f"dataflow_mongo_session_{id(self)}", default=None)
         self._hooks = {"on_statement": [], "after_commit": []}
         self._tx_capable = None
+        self._standin_identity = None
 
     # -- clients -------------------------------------------------------------------------------
     @property
@@ -144,9 +183,9 @@ class DocumentDriver:
         return self.database[name]
 
     def session_kw(self) -> dict:
-        """``{"session": s}`` inside ``db.transaction()``, else ``{}``: every call passes it."""
-        s = self._session.get()
-        return {"session": s} if s is not None else {}
+        """``{"session": s}`` inside a transaction, else ``{}``: every call passes it."""
+        tx = self._session.get()
+        return {"session": tx.session} if tx is not None else {}
 
     async def guard(self, awaitable, what: str = "MongoDB"):
         """Await a driver call, translating its errors."""
@@ -161,12 +200,63 @@ class DocumentDriver:
         except driver_errors() as exc:
             raise translate(exc, what) from exc
 
+    @property
+    def cache_identity(self) -> str:
+        """Whose data cached results are (``dataflow.cache``): the server and database, or for
+        the stand-in, whose data is private to its client, that client alone."""
+        if self.standin:
+            if self._standin_identity is None:
+                import uuid
+                self._standin_identity = f"mongodb-standin:{uuid.uuid4().hex}"
+            return self._standin_identity
+        return self.url.identity()
+
     # -- what the engine calls -------------------------------------------------------------------
     def current(self):
+        """The transaction this task is in (``_Tx``), or None."""
         return self._session.get()
 
     async def hello(self) -> dict:
         return await self.guard(self.client.admin.command("hello"), "MongoDB hello")
+
+    async def transactions_supported(self) -> bool:
+        """Whether the server runs multi-document transactions: a replica set member (``hello``
+        names a ``setName``) or a mongos (``msg == "isdbgrid"``); never the stand-in.  Asked
+        once per driver (the answer is a property of the deployment)."""
+        if self.standin:
+            return False
+        if self._tx_capable is None:
+            self._tx_capable = topology_has_transactions(await self.hello())
+        return self._tx_capable
+
+    @asynccontextmanager
+    async def _session_transaction(self):
+        """One session transaction: every call of this task passes the session (``session_kw``);
+        committed at the end (then the after_commit hooks get every collection written in it),
+        aborted on an exception."""
+        session = self.client.start_session()
+        try:
+            started = session.start_transaction()
+            if inspect.isawaitable(started):
+                await started
+            tx = _Tx(session)
+            token = self._session.set(tx)
+            try:
+                yield tx
+            except BaseException:
+                try:
+                    await session.abort_transaction()
+                except driver_errors():         # the server aborted it already (a write error)
+                    pass
+                raise
+            else:
+                await self.guard(session.commit_transaction(), "MongoDB commit")
+            finally:
+                self._session.reset(token)
+            if tx.writes:
+                await self._after_commit(tx.writes)
+        finally:
+            await session.end_session()
 
     @asynccontextmanager
     async def _transaction(self):
@@ -176,38 +266,39 @@ class DocumentDriver:
             raise UnsupportedFeatureError(
                 "db.transaction() needs MongoDB sessions on a replica set; the in-process stand-in "
                 "(testing=True) has none, so transactions cannot run on it")
-        info = await self.hello()
-        if not info.get("setName") and info.get("msg") != "isdbgrid":
+        if not await self.transactions_supported():
             raise UnsupportedFeatureError(
                 f"the MongoDB server at {self.url.redacted()} is standalone (no replica set), and MongoDB "
                 f"runs multi-document transactions only on a replica set or sharded cluster; start it "
                 f"with --replSet (a one-node replica set is enough) to use db.transaction()")
-        client = self.client
-        session = client.start_session()
-        try:
-            started = session.start_transaction()
-            if inspect.isawaitable(started):
-                await started
-            token = self._session.set(session)
-            try:
-                yield self
-            except BaseException:
-                await session.abort_transaction()
-                raise
-            else:
-                await self.guard(session.commit_transaction(), "MongoDB commit")
-                await self._after_commit(None)
-            finally:
-                self._session.reset(token)
-        finally:
-            await session.end_session()
+        async with self._session_transaction():
+            yield self
 
     def transaction(self, isolation_level=None, yield_conn=False):
-        """A session transaction on a replica set; elsewhere ``UnsupportedFeatureError`` saying
-        why.  ``isolation_level`` is not a MongoDB notion and is refused."""
+        """A session transaction on a replica set or sharded cluster; on a standalone server or
+        the stand-in ``UnsupportedFeatureError`` saying why.  ``isolation_level`` is not a
+        MongoDB notion and is refused."""
         if isolation_level is not None:
             raise UnsupportedFeatureError("MongoDB transactions take no isolation_level (snapshot reads only)")
         return self._transaction()
+
+    @asynccontextmanager
+    async def atomic(self):
+        """The scope of one ``atomic=True`` bulk write.  Yields how it is made atomic:
+
+        - ``"transaction"``: a session transaction of its own (replica set / mongos); a failure
+          aborts it, so nothing the call wrote is ever visible;
+        - ``"joined"``: the caller's ``db.transaction()`` (its commit or abort decides; the bulk
+          call compensates inside it, so catching the error and committing keeps no partial rows);
+        - ``None``: no transactions here (standalone server, stand-in): the caller compensates.
+        """
+        if self._session.get() is not None:
+            yield "joined"
+        elif await self.transactions_supported():
+            async with self._session_transaction():
+                yield "transaction"
+        else:
+            yield None
 
     async def close(self):
         clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
@@ -233,9 +324,13 @@ class DocumentDriver:
         return lambda: self._hooks[name].remove(fn) if fn in self._hooks[name] else None
 
     async def wrote(self, collections) -> None:
-        """A write finished: outside a transaction it is committed now (after_commit hooks)."""
-        if self._session.get() is None:
+        """A write finished: outside a transaction it is committed now (after_commit hooks run
+        before the write call returns); inside one it is noted for the commit."""
+        tx = self._session.get()
+        if tx is None:
             await self._after_commit(collections)
+        else:
+            tx.writes.update(collections)
 
     async def _after_commit(self, collections):
         for fn in list(self._hooks["after_commit"]):
