@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import weakref
 from contextlib import asynccontextmanager
 
@@ -117,21 +116,25 @@ def refuse_sql_only(*, monitoring=False, echo=False, tenant_isolation="predicate
             "scoped by the tenant predicate (the default tenant_isolation='predicate')")
 
 
+_SQL_ONLY_HINT = {
+    "QueryBuilder (it builds SQL statements)": "use filters with express/nodes list, count, bulk_update and bulk_delete",
+    **dict.fromkeys(("discover_schema()", "discover_schema_async()", "register_schema_as_models()"),
+                    "collections have no schema to discover: declare @db.model classes (MongoDBAdapter "
+                    "reads any collection as plain documents)"),
+}
+
+
+def sql_only(what: str) -> UnsupportedFeatureError:
+    """The error for a SQL-only feature called on a MongoDB DataFlow."""
+    hint = _SQL_ONLY_HINT.get(what, "collections need no migrations on MongoDB: they come by themselves, "
+                                    "and the models' indexes are created on first use")
+    return UnsupportedFeatureError(f"{what} works on SQL databases only, not on MongoDB; {hint}")
+
+
 def topology_has_transactions(hello: dict) -> bool:
     """From a ``hello`` reply: a replica set member names its set, a mongos says ``isdbgrid``;
     a standalone server does neither (and has no multi-document transactions)."""
     return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
-
-
-class _Tx:
-    """A transaction in progress: its session and the collections written in it (reported to
-    the after_commit hooks once, at commit)."""
-
-    __slots__ = ("session", "writes", "__weakref__")
-
-    def __init__(self, session):
-        self.session = session
-        self.writes: set = set()
 
 
 class DocumentDriver:
@@ -188,17 +191,18 @@ class DocumentDriver:
         return {"session": tx.session} if tx is not None else {}
 
     async def guard(self, awaitable, what: str = "MongoDB"):
-        """Await a driver call, translating its errors."""
+        """Await a driver call, translating its errors; in a transaction one call at a time."""
+        tx = self._session.get()
         try:
-            return await awaitable
+            if tx is None:
+                return await awaitable
+            async with tx.lock:
+                return await awaitable
         except driver_errors() as exc:
             raise translate(exc, what) from exc
 
     async def fetch_all(self, cursor, what: str = "MongoDB") -> list:
-        try:
-            return await cursor.to_list(None)
-        except driver_errors() as exc:
-            raise translate(exc, what) from exc
+        return await self.guard(cursor.to_list(None), what)
 
     @property
     def cache_identity(self) -> str:
@@ -213,7 +217,7 @@ class DocumentDriver:
 
     # -- what the engine calls -------------------------------------------------------------------
     def current(self):
-        """The transaction this task is in (``_Tx``), or None."""
+        """The transaction this task is in (``transaction.Tx``), or None."""
         return self._session.get()
 
     async def hello(self) -> dict:
@@ -229,39 +233,11 @@ class DocumentDriver:
             self._tx_capable = topology_has_transactions(await self.hello())
         return self._tx_capable
 
-    @asynccontextmanager
-    async def _session_transaction(self):
-        """One session transaction: every call of this task passes the session (``session_kw``);
-        committed at the end (then the after_commit hooks get every collection written in it),
-        aborted on an exception."""
-        session = self.client.start_session()
-        try:
-            started = session.start_transaction()
-            if inspect.isawaitable(started):
-                await started
-            tx = _Tx(session)
-            token = self._session.set(tx)
-            try:
-                yield tx
-            except BaseException:
-                try:
-                    await session.abort_transaction()
-                except driver_errors():         # the server aborted it already (a write error)
-                    pass
-                raise
-            else:
-                await self.guard(session.commit_transaction(), "MongoDB commit")
-            finally:
-                self._session.reset(token)
-            if tx.writes:
-                await self._after_commit(tx.writes)
-        finally:
-            await session.end_session()
-
-    @asynccontextmanager
-    async def _transaction(self):
+    async def check_transactions(self) -> None:
+        """``UnsupportedFeatureError`` saying why a transaction cannot start here, else nothing."""
         if self._session.get() is not None:
-            raise UnsupportedFeatureError("MongoDB has no savepoints: db.transaction() cannot be nested")
+            raise UnsupportedFeatureError("MongoDB transactions have no savepoints: db.transaction() cannot "
+                                          "be nested (the enclosing transaction already covers the work)")
         if self.standin:
             raise UnsupportedFeatureError(
                 "db.transaction() needs MongoDB sessions on a replica set; the in-process stand-in "
@@ -271,16 +247,17 @@ class DocumentDriver:
                 f"the MongoDB server at {self.url.redacted()} is standalone (no replica set), and MongoDB "
                 f"runs multi-document transactions only on a replica set or sharded cluster; start it "
                 f"with --replSet (a one-node replica set is enough) to use db.transaction()")
-        async with self._session_transaction():
-            yield self
 
     def transaction(self, isolation_level=None, yield_conn=False):
-        """A session transaction on a replica set or sharded cluster; on a standalone server or
-        the stand-in ``UnsupportedFeatureError`` saying why.  ``isolation_level`` is not a
-        MongoDB notion and is refused."""
-        if isolation_level is not None:
-            raise UnsupportedFeatureError("MongoDB transactions take no isolation_level (snapshot reads only)")
-        return self._transaction()
+        """A session transaction (``documents.transaction.DocumentTransaction``) on a replica set
+        or sharded cluster; on a standalone server or the stand-in its start raises
+        ``UnsupportedFeatureError`` saying why.  ``isolation_level`` is refused (no such notion)."""
+        from .transaction import DocumentTransaction
+        return DocumentTransaction(self, isolation_level)
+
+    async def run_in_transaction(self, fn, *, retries: int = 3, isolation_level=None):
+        from .transaction import run_in_transaction
+        return await run_in_transaction(self, fn, retries=retries, isolation_level=isolation_level)
 
     @asynccontextmanager
     async def atomic(self):
@@ -295,7 +272,8 @@ class DocumentDriver:
         if self._session.get() is not None:
             yield "joined"
         elif await self.transactions_supported():
-            async with self._session_transaction():
+            from .transaction import DocumentTransaction
+            async with DocumentTransaction(self):
                 yield "transaction"
         else:
             yield None
@@ -340,6 +318,19 @@ class DocumentDriver:
 
     # -- schema ----------------------------------------------------------------------------------
     async def initialize_schema(self, db) -> None:
-        """Create every model's indexes (idempotent: the server keeps existing ones)."""
+        """Create every model's indexes (idempotent: the server keeps existing ones).  With
+        ``existing_schema_mode=True`` nothing is created: the indexes the models need must exist
+        (``ConfigurationError`` lists the missing ones); ``auto_migrate=False`` creates nothing."""
+        cfg = db.config
+        if cfg.existing_schema_mode:
+            missing = []
+            for store in db._tables.values():
+                missing += await store.missing_indexes()
+            if missing:
+                raise ConfigurationError("existing_schema_mode=True: the MongoDB database lacks indexes the "
+                                         "models declare: " + "; ".join(missing))
+            return
+        if not cfg.auto_migrate:
+            return
         for store in db._tables.values():
             await store.create_indexes()

@@ -134,6 +134,17 @@ class DocumentStore(ModelRules):
         if not self.db._ready:
             await self.db.initialize()
 
+    async def missing_indexes(self) -> list[str]:
+        """The model's indexes the collection lacks (by keys and uniqueness), as messages."""
+        info = await self._call(self.coll.index_information(), f"{self.model.name} indexes")
+        have = {(tuple(k for k, _ in ix["key"]), bool(ix.get("unique"))) for ix in info.values()}
+        out = []
+        for ix in self.model.indexes:
+            keys = tuple(self.key_of[f] for f in ix.fields)
+            if (keys, bool(ix.unique)) not in have:
+                out.append(f"{self.model.table}: {'unique ' if ix.unique else ''}index on ({', '.join(ix.fields)})")
+        return out
+
     async def create_indexes(self) -> None:
         """The model's indexes; a unique index over nullable fields skips documents where one is
         null (SQL's unique constraints ignore NULLs too)."""
