@@ -101,10 +101,10 @@ class DocumentTransaction:
         if self.state != "active":
             return
         self.state = "rolled_back"
-        from .client import driver_errors
+        from pymongo.errors import PyMongoError
         try:
             await self.tx.session.abort_transaction()
-        except driver_errors():
+        except PyMongoError:
             pass
         finally:
             await self.tx.session.end_session()
