@@ -180,8 +180,13 @@ class Writer:
         keys = [s.key_of[c] for c in conflict]
         names_of = {s.key_of[n]: n for n in s.model.fields}
         ops = []
+        # a tenant model's key holds per tenant: an id (or key) of another tenant's document
+        # never matches, so the upsert cannot reach into it (the insert then conflicts on _id)
+        tenant = s.model.multi_tenant and "tenant_id" not in keys
         for j, d in enumerate(chunk):
             filt = {k: d.get(k) for k in keys}
+            if tenant:
+                filt["tenant_id"] = d.get("tenant_id")
             named = given[j] if given is not None else tuple(names_of[k] for k in d)
             upd = set(s.key_of[c] for c in self.update_for(named))
             set_ = {k: v for k, v in d.items() if k in upd}
