@@ -56,7 +56,7 @@ class DataFlow:
             self.driver = DocumentDriver(self.config, adapter)   # names the [mongo] extra if missing
             from .documents.store import DocumentStore as store_class
             from .documents.client import refuse_sql_only
-            refuse_sql_only(monitoring=monitoring, echo=echo, tenant_isolation=tenant_isolation)
+            refuse_sql_only(monitoring=monitoring, echo=echo)
         else:
             from .drivers import driver_for
             from .ops.table import Table as store_class

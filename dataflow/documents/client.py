@@ -100,7 +100,7 @@ def driver_errors():
     return (PyMongoError, OverflowError)
 
 
-def refuse_sql_only(*, monitoring=False, echo=False, tenant_isolation="predicate") -> None:
+def refuse_sql_only(*, monitoring=False, echo=False) -> None:
     """``DataFlow("mongodb://...", ...)`` options that exist for SQL only, refused when the
     instance is made (not at first use), each with the reason and what to use instead."""
     if monitoring:
@@ -110,10 +110,7 @@ def refuse_sql_only(*, monitoring=False, echo=False, tenant_isolation="predicate
     if echo:
         raise UnsupportedFeatureError("echo=True logs SQL statements, which MongoDB has none of; use "
                                       "pymongo's command monitoring (pymongo.monitoring) to log commands")
-    if tenant_isolation == "rls":
-        raise UnsupportedFeatureError(
-            "tenant_isolation='rls' is PostgreSQL row-level security; on MongoDB every tenant model is "
-            "scoped by the tenant predicate (the default tenant_isolation='predicate')")
+    # tenant_isolation='rls' is refused by the configuration already (PostgreSQL only)
 
 
 _SQL_ONLY_HINT = {
