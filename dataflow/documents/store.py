@@ -59,6 +59,7 @@ class DocumentStore(ModelRules):
     # cached results are handed out as copies, exactly as by the SQL store
     _copy_row = Table._copy_row
     _copy_rows = Table._copy_rows
+    _is_restore = Table._is_restore
 
     def _cached(self, op: str, parts: dict, compute, copy, cache: bool):
         """``compute()`` through the query cache (the SQL store's seam: ``cache.fetch(table,
@@ -195,9 +196,11 @@ class DocumentStore(ModelRules):
             raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be updated")
         if not isinstance(fields, dict) or not fields:
             raise ValidationError(f"{where}: 'fields' must be a non-empty dict of values to change")
-        V.check_record(m, fields, where=where, allow_id=False)
+        restore = self._is_restore(fields, where)      # {"deleted_at": None}: undelete, as on SQL
+        V.check_record(m, {k: v for k, v in fields.items() if k != "deleted_at"} if restore else fields,
+                       where=where, allow_id=False)
         fields = self._no_tenant_move(fields, where)
-        q = self.scoped(query={"_id": self.encode_id(id)})
+        q = self.scoped(query={"_id": self.encode_id(id)}, include_deleted=restore)
         changes = self.encode_row({**fields, "updated_at": utcnow()}, where)
         await self.ready()
         doc = await self._call(self.coll.find_one_and_update(q, {"$set": changes}, return_document=ReturnDocument.AFTER,
