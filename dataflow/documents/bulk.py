@@ -282,6 +282,9 @@ async def bulk_create(store, records, *, batch_size=1000, conflict_resolution="e
     opts = O.check(store, label, conflict_resolution=conflict_resolution, conflict_on=conflict_on,
                    batch_size=batch_size, atomic=atomic, update_fields=update_cols)
     records = _records(records, label)
+    if return_ids:
+        from ..bulk.ids import check
+        check(opts.mode, opts.conflict, label)       # the same refusals as on SQL
     batch_size = 1000 if batch_size is None else batch_size
     now = utcnow()
     docs = []
@@ -316,9 +319,9 @@ async def _ids(store, docs, opts):
         return [dec(d["_id"]) for d in docs]
     keys = [store.key_of[c] for c in opts.conflict]
     found = {}
-    for b in range(0, len(docs), 1000):
-        part = docs[b:b + 1000]
-        q = {"$or": [{k: d.get(k) for k in keys} for d in part]}
+    keyed = [d for d in docs if all(d.get(k) is not None for k in keys)]   # a NULL key matches nothing
+    for b in range(0, len(keyed), 1000):
+        q = {"$or": [{k: d[k] for k in keys} for d in keyed[b:b + 1000]]}
         cur = store.coll.find(q, {k: 1 for k in keys}, **store._kw())
         for row in await store.driver.fetch_all(cur):
             found[tuple(repr(row.get(k)) for k in keys)] = row["_id"]

@@ -155,7 +155,8 @@ class DocumentDriver:
         self._clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._standin_client = None
         self._session = contextvars.ContextVar(f"dataflow_mongo_session_{id(self)}", default=None)
-        self._hooks = {"on_statement": [], "after_commit": []}
+        from ..drivers.hooks import Hooks
+        self._hooks = Hooks()
         self._tx_capable = None
         self._standin_identity = None
 
@@ -293,10 +294,17 @@ class DocumentDriver:
                                       "or MongoDBAdapter for native document operations")
 
     def add_hook(self, name, fn):
-        if name not in self._hooks:
+        """``after_commit`` hooks as on SQL (``drivers.hooks.Hooks``: once per committed write
+        with the collections written; a failing hook is logged, never raised).  ``on_statement``
+        observes SQL statements, which MongoDB has none of: refused, saying what to use."""
+        if name == "on_statement":
+            raise UnsupportedFeatureError("on_statement hooks observe SQL statements; MongoDB has none -- "
+                                          "observe its commands with pymongo.monitoring (a CommandListener)")
+        if name != "after_commit":
             raise ValidationError(f"unknown hook {name!r}")
-        self._hooks[name].append(fn)
-        return lambda: self._hooks[name].remove(fn) if fn in self._hooks[name] else None
+        hooks = self._hooks.after_commit
+        hooks.append(fn)
+        return lambda: hooks.remove(fn) if fn in hooks else None
 
     async def wrote(self, collections) -> None:
         """A write finished: outside a transaction it is committed now (after_commit hooks run
@@ -308,10 +316,7 @@ class DocumentDriver:
             tx.writes.update(collections)
 
     async def _after_commit(self, collections):
-        for fn in list(self._hooks["after_commit"]):
-            r = fn(set(collections or ()))
-            if asyncio.iscoroutine(r):
-                await r
+        await self._hooks.fire_after_commit(collections or ())
 
     # -- schema ----------------------------------------------------------------------------------
     async def initialize_schema(self, db) -> None:

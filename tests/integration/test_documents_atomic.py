@@ -189,6 +189,12 @@ async def test_load_update_honours_update_fields_and_the_fields_given(mdb):
     with pytest.raises(E.ValidationError, match="update_fields"):
         await mdb.load(Acct, [{"email": "a@x"}], conflict_resolution="update", conflict_on="email",
                        update_fields=["nope"], progress=False)
+    # return_ids: the SQL store's refusal, and ids in input order for an upsert on a key
+    with pytest.raises(E.ValidationError, match="needs conflict_on"):
+        await x.bulk_create(Acct, [{"email": "z@x"}], return_ids=True, conflict_resolution="skip")
+    res = await x.bulk_create(Acct, [{"email": "z@x"}, {"email": "a@x"}], return_ids=True,
+                              conflict_resolution="skip", conflict_on="email")
+    assert res["ids"][1] == a["id"] and res["ids"][0] == (await x.find_one(Acct, {"email": "z@x"}))["id"]
 
 
 # -- SQL-only features: refused at the call, saying why ------------------------------------------
@@ -353,3 +359,39 @@ async def test_the_cache_sees_a_transactions_writes_at_its_commit(rs):
         assert db.cache_stats()["hits"] >= 1
     finally:
         await drop_all(db)
+
+
+# -- after_commit hooks (what the cache and the fabric hang on) ----------------------------------
+async def test_after_commit_fires_once_per_write_never_for_reads_or_failures(mdb):
+    Acct = _model(mdb, soft_delete=True)
+    t = Acct.__dataflow_model__.table
+    commits = []
+    off = mdb.after_commit(lambda tables: commits.append(set(tables)))
+    x = mdb.express
+    a = await x.create(Acct, {"email": "a@x"})
+    await x.read(Acct, a["id"]), await x.list(Acct), await x.count(Acct), await x.find_one(Acct, {"email": "a@x"})
+    assert commits == [{t}]
+    with pytest.raises(E.UniqueViolationError):
+        await x.create(Acct, {"email": "a@x"})
+    with pytest.raises(E.BulkLoadError):
+        await x.bulk_create(Acct, [{"email": "n@x"}, {"email": "a@x"}])
+    assert commits == [{t}]                                       # failed writes report nothing
+    await x.update(Acct, a["id"], {"name": "A"})
+    await x.upsert(Acct, {"email": "a@x", "tier": "pro"}, conflict_on="email")
+    await x.bulk_create(Acct, [{"email": f"b{i}@x"} for i in range(3)])
+    await x.bulk_upsert(Acct, [{"email": "b0@x", "name": "B"}], conflict_on="email")
+    await mdb.load(Acct, [{"email": "l@x"}], progress=False)
+    await x.bulk_update(Acct, {"tier": "free"}, {"name": "F"})
+    await x.bulk_delete(Acct, {"email": "l@x"})
+    await x.delete(Acct, a["id"])
+    await x.update(Acct, a["id"], {"deleted_at": None})          # restored
+    assert commits == [{t}] * 10
+    off()
+
+    def boom(tables):
+        raise ValueError("observer bug")
+    off = mdb.after_commit(boom)
+    assert (await x.create(Acct, {"email": "still@x"}))["email"] == "still@x"   # logged, not raised
+    off()
+    with pytest.raises(E.UnsupportedFeatureError, match="pymongo.monitoring"):
+        mdb.on_statement(lambda sql, s, ok: None)
