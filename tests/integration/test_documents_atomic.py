@@ -395,3 +395,44 @@ async def test_after_commit_fires_once_per_write_never_for_reads_or_failures(mdb
     off()
     with pytest.raises(E.UnsupportedFeatureError, match="pymongo.monitoring"):
         mdb.on_statement(lambda sql, s, ok: None)
+
+
+async def test_a_load_cut_short_leaves_nothing(mdb):
+    """A source that raises, a cancelled load and a timed-out load: with atomic=True nothing
+    stays (the compensation on the stand-in / standalone, the abort in a transaction)."""
+    import asyncio
+    Acct = _model(mdb)
+    x = mdb.express
+
+    def raising():
+        for i in range(300):
+            if i == 234:
+                raise RuntimeError("disk on fire")
+            yield {"email": f"r{i}@x"}
+    with pytest.raises(E.BulkLoadError) as exc:
+        await mdb.load(Acct, raising(), batch_size=50, progress=False)
+    assert (exc.value.failed_index, exc.value.rows_written) == (234, 0) and await x.count(Acct) == 0
+    with pytest.raises(E.BulkLoadError) as exc:
+        await mdb.load(Acct, raising(), batch_size=50, atomic=False, progress=False)
+    assert exc.value.rows_written == 200 == await x.count(Acct)
+    await x.bulk_delete(Acct, {}, confirmed=True)
+
+    started = asyncio.Event()
+
+    async def slow():
+        for i in range(100_000):
+            if i == 120:
+                started.set()
+            if i % 50 == 49:
+                await asyncio.sleep(0.01)
+            yield {"email": f"s{i}@x"}
+    task = asyncio.ensure_future(mdb.load(Acct, slow(), batch_size=30, progress=False))
+    await started.wait()                     # some batches are written by now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await x.count(Acct) == 0
+    with pytest.raises(E.BulkLoadError) as exc:
+        await mdb.load(Acct, slow(), batch_size=30, timeout=0.1, progress=False)
+    assert isinstance(exc.value.cause, TimeoutError) and exc.value.rows_written == 0
+    assert await x.count(Acct) == 0
