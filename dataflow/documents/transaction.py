@@ -64,6 +64,8 @@ class DocumentTransaction:
         d = self.driver
         await d.check_transactions()
         session = d.client.start_session()
+        if inspect.isawaitable(session):        # older pymongo async releases
+            session = await session
         try:
             started = session.start_transaction()
             if inspect.isawaitable(started):
