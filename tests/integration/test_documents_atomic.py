@@ -436,3 +436,118 @@ async def test_a_load_cut_short_leaves_nothing(mdb):
         await mdb.load(Acct, slow(), batch_size=30, timeout=0.1, progress=False)
     assert isinstance(exc.value.cause, TimeoutError) and exc.value.rows_written == 0
     assert await x.count(Acct) == 0
+
+
+# -- the transaction path's plumbing, on the stand-in behind sessions that record their calls ----
+class _Session:
+    """Records what the driver asks of a session; the stand-in ignores it, so nothing is really
+    rolled back here (what an abort undoes is tested on a real replica set above)."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, []
+
+    async def start_transaction(self):
+        self.calls.append("start")
+
+    async def commit_transaction(self):
+        self.calls.append("commit")
+        fail = self.client.fail_commits.pop(0) if self.client.fail_commits else None
+        if fail:
+            from pymongo.errors import OperationFailure
+            exc = OperationFailure("commit failed", code=112)
+            exc._error_labels = {fail}
+            raise exc
+
+    async def abort_transaction(self):
+        self.calls.append("abort")
+
+    async def end_session(self):
+        self.calls.append("end")
+
+
+class SessionClient(TopologyClient):
+    def __init__(self):
+        super().__init__("replica set")
+        self.made, self.fail_commits = [], []
+
+    def start_session(self, **kw):
+        self.made.append(_Session(self))
+        return self.made[-1]
+
+
+async def test_transaction_path_plumbing(monkeypatch):
+    from dataflow.documents import standin
+    monkeypatch.setattr(standin, "_no_session", lambda session: None)   # the fake sessions pass
+    client = SessionClient()
+    db = DataFlow(adapter=MongoDBAdapter("mongodb://h/txp", client=client), cache_enabled=True)
+    Acct = _model(db)
+
+    @db.model
+    class Note:
+        text: str
+        __tablename__ = f"notes_{uuid.uuid4().hex[:6]}"
+    t, n = Acct.__dataflow_model__.table, Note.__dataflow_model__.table
+    commits = []
+    db.after_commit(lambda tables: commits.append(set(tables)))
+    x = db.express
+    await x.create(Acct, {"email": "a@x"})
+    assert commits == [{t}] and client.made == []             # single-document writes: no session
+    # an atomic bulk write is its own transaction: a failure aborts it, nothing is compensated
+    with pytest.raises(E.BulkLoadError) as exc:
+        await x.bulk_create(Acct, [{"email": "b@x"}, {"email": "a@x"}])
+    assert exc.value.rows_written == 0 and client.made[-1].calls == ["start", "abort", "end"]
+    assert await x.count(Acct, {"email": "b@x"}, cache=False) == 1   # (the fake kept it: no delete ran)
+    assert commits == [{t}]
+    rep = await x.bulk_create(Acct, [{"email": "c@x"}])
+    assert rep["inserted"] == 1 and client.made[-1].calls == ["start", "commit", "end"]
+    assert commits == [{t}] * 2                               # once, at the commit
+    # db.transaction(): every collection written reaches after_commit once, at the commit
+    await x.count(Acct)
+    async with db.transaction():
+        await x.create(Acct, {"email": "d@x"})
+        await x.create(Note, {"text": "hi"})
+        # skip inside a transaction never provokes a duplicate-key error (it would abort it)
+        rep = await x.bulk_create(Acct, [{"email": "a@x"}, {"email": "e@x"}, {"email": "e@x"}],
+                                  conflict_resolution="skip")
+        assert (rep["inserted"], rep["skipped"]) == (1, 2)
+        hits = db.cache_stats()["hits"]
+        await x.count(Acct), await x.count(Acct)
+        assert db.cache_stats()["hits"] == hits                # never the cache inside
+        assert commits == [{t}] * 2
+    assert commits[-1] == {t, n} and len(commits) == 3
+    assert client.made[-1].calls == ["start", "commit", "end"]
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await x.create(Note, {"text": "undone"})
+            raise RuntimeError("abort")
+    assert client.made[-1].calls == ["start", "abort", "end"] and len(commits) == 3
+    with pytest.raises(E.UnsupportedFeatureError, match="nested"):
+        async with db.transaction():
+            async with db.transaction():
+                pass
+    # run_in_transaction retries a TransientTransactionError; a lost commit answer says so
+    client.fail_commits = ["TransientTransactionError"]
+    runs = []
+    assert await db.run_in_transaction(lambda tx: _append(runs, x.create(Note, {"text": "r"}))) == "ok"
+    assert len(runs) == 2
+    client.fail_commits = ["UnknownTransactionCommitResult"]
+    with pytest.raises(E.OutcomeUnknownError):
+        async with db.transaction():
+            await x.create(Note, {"text": "?"})
+    # a workflow's transaction scope: begin, the nodes joined, commit
+    wf = WorkflowBuilder()
+    wf.add_node("TransactionScopeNode", "tx", {"database": db.name})
+    wf.add_node("AcctCreateNode", "c", {"email": "wf@x"})
+    wf.add_node("TransactionCommitNode", "commit")
+    wf.add_connection("tx", "transaction_id", "c", "name")
+    wf.add_connection("c", "id", "commit", "after")
+    before = len(client.made)
+    res, _ = await AsyncLocalRuntime().execute_workflow_async(wf.build())
+    assert res["commit"]["status"] == "committed" and len(client.made) == before + 1
+    assert client.made[-1].calls == ["start", "commit", "end"] and commits[-1] == {t}
+    await db.close_async()
+
+
+async def _append(runs, create):
+    runs.append(await create)
+    return "ok"
