@@ -242,18 +242,18 @@ async def test_existing_schema_mode_checks_indexes_and_auto_migrate_off_creates_
             __tablename__ = name
             __dataflow__ = {"unique": ["email"]}
         return Acct
-    strict = DataFlow(adapter=adapter, existing_schema_mode=True, name="strict")
+    strict = DataFlow(adapter=adapter, existing_schema_mode=True, name=f"strict_{name}")
     define(strict)
     with pytest.raises(E.ConfigurationError, match=rf"{name}: unique index on \(email\)"):
         await strict.initialize()
-    off = DataFlow(adapter=adapter, auto_migrate=False, name="off")
+    off = DataFlow(adapter=adapter, auto_migrate=False, name=f"off_{name}")
     define(off)
     await off.initialize()
     assert list(await adapter.database[name].index_information()) == []
-    normal = DataFlow(adapter=adapter, name="normal")
+    normal = DataFlow(adapter=adapter, name=f"normal_{name}")
     define(normal)
     await normal.initialize()                                            # creates the unique index
-    strict2 = DataFlow(adapter=adapter, existing_schema_mode=True, name="strict2")
+    strict2 = DataFlow(adapter=adapter, existing_schema_mode=True, name=f"strict2_{name}")
     define(strict2)
     await strict2.initialize()                                           # now it is there
     for d in (strict, off, normal, strict2):
@@ -269,7 +269,7 @@ async def test_standin_cache_identity_is_private_to_its_instance():
             pytest.fail(f"Redis not reachable at {REDIS_URL} (CI=true)")
         pytest.skip("Redis not reachable")
     a, b = (DataFlow("mongodb://standin/same", testing=True, cache_enabled=True, redis_url=REDIS_URL,
-                     name=f"ci{i}") for i in range(2))
+                     name=f"ci{i}_{uuid.uuid4().hex[:6]}") for i in range(2))
     name = f"accts_{uuid.uuid4().hex[:6]}"
     for db in (a, b):
         @db.model
