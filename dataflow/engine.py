@@ -55,10 +55,8 @@ class DataFlow:
             from .documents.client import DocumentDriver
             self.driver = DocumentDriver(self.config, adapter)   # names the [mongo] extra if missing
             from .documents.store import DocumentStore as store_class
-            if monitoring or echo or tenant_isolation == "rls" or cache_enabled:
-                from .errors import UnsupportedFeatureError
-                raise UnsupportedFeatureError("monitoring, echo, cache_enabled and tenant_isolation='rls' work on "
-                                              "SQL databases only in this version, not on MongoDB")
+            from .documents.client import refuse_sql_only
+            refuse_sql_only(monitoring=monitoring, echo=echo)
         else:
             from .drivers import driver_for
             from .ops.table import Table as store_class
@@ -88,7 +86,7 @@ class DataFlow:
         self.cache = None
         if self.config.cache_enabled:
             from .cache import make_cache
-            self.cache = make_cache(self.config)
+            self.cache = make_cache(self.config, identity=getattr(self.driver, "cache_identity", None))
             self.driver.add_hook("after_commit", self.cache.invalidate)
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the
@@ -134,6 +132,7 @@ class DataFlow:
 
         def query_builder(_cls=None):
             from .query.builder import QueryBuilder
+            db._sql_only("QueryBuilder (it builds SQL statements)")
             return QueryBuilder(db._tables[info.name])
 
         cls.query_builder = staticmethod(query_builder)
@@ -151,6 +150,12 @@ class DataFlow:
             raise ValidationError(f"unknown model {name!r}{hint}; models on this DataFlow: "
                                   f"{', '.join(self._tables) or 'none (use @db.model)'}")
         return t
+
+    def _sql_only(self, what: str) -> None:
+        """On MongoDB, ``UnsupportedFeatureError`` for a SQL-only feature, at the call."""
+        if self.documents:
+            from .documents.client import sql_only
+            raise sql_only(what)
 
     def list_models(self) -> list[str]:
         return list(self._models)
@@ -234,35 +239,41 @@ class DataFlow:
         """What it takes to bring the database to the models: a ``Plan`` of operations, each
         automatic (applied on first use), manual (``migrate(allow_destructive=True)``) or refused
         (a rename without ``__dataflow__['renames']``).  ``print(db.migration_plan())``."""
+        self._sql_only("migration_plan()")
         from .migrations.apply import plan
         return run_sync(plan(self))
 
     async def migrate(self, allow_destructive: bool = False) -> dict:
         """Apply the plan under the migration lock; destructive changes only when allowed.
         Returns {"version", "applied", "pending"}; ``version`` is None when nothing ran."""
+        self._sql_only("migrate()")
         from .migrations.apply import migrate
         return await migrate(self, allow_destructive)
 
     async def rollback_migration(self, version: str) -> list:
         """Run the reverse DDL recorded for ``version`` in dataflow_migrations."""
+        self._sql_only("rollback_migration()")
         from .migrations.apply import rollback
         return await rollback(self, version)
 
     def discover_schema(self, use_real_inspection: bool = True) -> dict:
         """{table: {"columns": [...], "indexes": [...], "foreign_keys": [...]}} of the live
         database; with ``use_real_inspection=False``, of the registered models (no I/O)."""
+        self._sql_only("discover_schema()")
         if not use_real_inspection:
             from .migrations.register import model_schema
             return model_schema(self)
         return run_sync(self.discover_schema_async())
 
     async def discover_schema_async(self, tables=None) -> dict:
+        self._sql_only("discover_schema_async()")
         from .migrations.discover import discover_dict
         return await discover_dict(self, tables)
 
     def register_schema_as_models(self, tables=None, schema: dict | None = None) -> dict:
         """Turn discovered tables (all, or ``tables``) into models with nodes; returns
         {model name: class}.  Tables without an ``id`` primary key are skipped."""
+        self._sql_only("register_schema_as_models()")
         from .migrations.register import register_schema
         if schema is None:
             schema = self.discover_schema()
@@ -316,6 +327,8 @@ class DataFlow:
                 await tx.execute("UPDATE acct SET bal = bal + 10 WHERE id = $1", 2)
             await db.run_in_transaction(transfer, retries=5)
         """
+        if self.documents:
+            return await self.driver.run_in_transaction(fn, retries=retries, isolation_level=isolation_level)
         from .drivers.base import run_in_transaction
         return await run_in_transaction(self.driver, fn, retries=retries, isolation_level=isolation_level)
 

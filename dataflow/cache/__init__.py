@@ -32,9 +32,11 @@ def cache_identity(url) -> str:
     return url.identity()
 
 
-def make_cache(config):
-    """The cache for a DataFlow's config: shared through Redis when ``redis_url`` is set."""
-    identity = cache_identity(config.url)
+def make_cache(config, identity: str | None = None):
+    """The cache for a DataFlow's config: shared through Redis when ``redis_url`` is set.
+    ``identity``: the driver's own when the URL alone does not name the data (the MongoDB
+    stand-in: private to its instance like an in-memory SQLite)."""
+    identity = identity or cache_identity(config.url)
     if config.redis_url:
         from .shared import SharedCache
         return SharedCache(config.redis_url, identity, ttl=config.cache_ttl,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import weakref
 from contextlib import asynccontextmanager
 
 from ..errors import (ConfigurationError, DatabaseConnectionError, DatabaseError, QueryError,
-                      UniqueViolationError, UnsupportedFeatureError, ValidationError)
+                      TransactionConflictError, UniqueViolationError, UnsupportedFeatureError, ValidationError)
 
 EXTRA_HINT = "pip install 'dataflow-native[mongo]'"
 
@@ -59,6 +58,10 @@ def translate(exc, what: str = "MongoDB"):
     if isinstance(exc, E.DuplicateKeyError) or (isinstance(exc, E.BulkWriteError) and _dup(exc)):
         key = _dup_key(exc)
         err = UniqueViolationError(f"{what}: duplicate key{f' for unique index on {key}' if key else ''}")
+    elif isinstance(exc, E.PyMongoError) and exc.has_error_label("TransientTransactionError") \
+            and not isinstance(exc, E.ConnectionFailure):
+        err = TransactionConflictError(f"{what}: the transaction met a concurrent write (MongoDB "
+                                       f"TransientTransactionError); run it again (db.run_in_transaction retries)")
     elif isinstance(exc, (E.ConnectionFailure, E.ServerSelectionTimeoutError)):
         err = DatabaseConnectionError(f"{what}: cannot reach the MongoDB server: {type(exc).__name__}")
     elif isinstance(exc, E.OperationFailure):
@@ -97,6 +100,40 @@ def driver_errors():
     return (PyMongoError, OverflowError)
 
 
+def refuse_sql_only(*, monitoring=False, echo=False) -> None:
+    """``DataFlow("mongodb://...", ...)`` options that exist for SQL only, refused when the
+    instance is made (not at first use), each with the reason and what to use instead."""
+    if monitoring:
+        raise UnsupportedFeatureError(
+            "monitoring=True works on SQL databases only: its metrics are per SQL statement; on MongoDB "
+            "use the server's profiler or pymongo's command monitoring (pymongo.monitoring)")
+    if echo:
+        raise UnsupportedFeatureError("echo=True logs SQL statements, which MongoDB has none of; use "
+                                      "pymongo's command monitoring (pymongo.monitoring) to log commands")
+    # tenant_isolation='rls' is refused by the configuration already (PostgreSQL only)
+
+
+_SQL_ONLY_HINT = {
+    "QueryBuilder (it builds SQL statements)": "use filters with express/nodes list, count, bulk_update and bulk_delete",
+    **dict.fromkeys(("discover_schema()", "discover_schema_async()", "register_schema_as_models()"),
+                    "collections have no schema to discover: declare @db.model classes (MongoDBAdapter "
+                    "reads any collection as plain documents)"),
+}
+
+
+def sql_only(what: str) -> UnsupportedFeatureError:
+    """The error for a SQL-only feature called on a MongoDB DataFlow."""
+    hint = _SQL_ONLY_HINT.get(what, "collections need no migrations on MongoDB: they come by themselves, "
+                                    "and the models' indexes are created on first use")
+    return UnsupportedFeatureError(f"{what} works on SQL databases only, not on MongoDB; {hint}")
+
+
+def topology_has_transactions(hello: dict) -> bool:
+    """From a ``hello`` reply: a replica set member names its set, a mongos says ``isdbgrid``;
+    a standalone server does neither (and has no multi-document transactions)."""
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
 class DocumentDriver:
     """The database side of a DataFlow on MongoDB: clients (one per event loop for the real
     driver, one stand-in otherwise), the database, transactions, hooks."""
@@ -112,13 +149,16 @@ class DocumentDriver:
         if not self.database_name:
             raise ConfigurationError("a MongoDB URL names its database: mongodb://host:27017/mydb")
         self._adapter_client = getattr(adapter, "client", None) if adapter is not None else None
-        self.standin = bool(getattr(adapter, "testing", False)) if adapter is not None else bool(config.testing)
+        self.standin = (bool(getattr(adapter, "testing", False) or getattr(self._adapter_client, "standin", False))
+                        if adapter is not None else bool(config.testing))
         require_pymongo()
         self._clients: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._standin_client = None
         self._session = contextvars.ContextVar(f"dataflow_mongo_session_{id(self)}", default=None)
-        self._hooks = {"on_statement": [], "after_commit": []}
+        from ..drivers.hooks import Hooks
+        self._hooks = Hooks()
         self._tx_capable = None
+        self._standin_identity = None
 
     # -- clients -------------------------------------------------------------------------------
     @property
@@ -144,70 +184,97 @@ class DocumentDriver:
         return self.database[name]
 
     def session_kw(self) -> dict:
-        """``{"session": s}`` inside ``db.transaction()``, else ``{}``: every call passes it."""
-        s = self._session.get()
-        return {"session": s} if s is not None else {}
+        """``{"session": s}`` inside a transaction, else ``{}``: every call passes it."""
+        tx = self._session.get()
+        return {"session": tx.session} if tx is not None else {}
 
     async def guard(self, awaitable, what: str = "MongoDB"):
-        """Await a driver call, translating its errors."""
+        """Await a driver call, translating its errors; in a transaction one call at a time."""
+        tx = self._session.get()
         try:
-            return await awaitable
+            if tx is None:
+                return await awaitable
+            async with tx.lock:
+                return await awaitable
         except driver_errors() as exc:
             raise translate(exc, what) from exc
 
     async def fetch_all(self, cursor, what: str = "MongoDB") -> list:
-        try:
-            return await cursor.to_list(None)
-        except driver_errors() as exc:
-            raise translate(exc, what) from exc
+        return await self.guard(cursor.to_list(None), what)
+
+    @property
+    def cache_identity(self) -> str:
+        """Whose data cached results are (``dataflow.cache``): the server and database, or for
+        the stand-in, whose data is private to its client, that client alone."""
+        if self.standin:
+            if self._standin_identity is None:
+                import uuid
+                self._standin_identity = f"mongodb-standin:{uuid.uuid4().hex}"
+            return self._standin_identity
+        return self.url.identity()
 
     # -- what the engine calls -------------------------------------------------------------------
     def current(self):
+        """The transaction this task is in (``transaction.Tx``), or None."""
         return self._session.get()
 
     async def hello(self) -> dict:
         return await self.guard(self.client.admin.command("hello"), "MongoDB hello")
 
-    @asynccontextmanager
-    async def _transaction(self):
+    async def transactions_supported(self) -> bool:
+        """Whether the server runs multi-document transactions: a replica set member (``hello``
+        names a ``setName``) or a mongos (``msg == "isdbgrid"``); never the stand-in.  Asked
+        once per driver (the answer is a property of the deployment)."""
+        if self.standin:
+            return False
+        if self._tx_capable is None:
+            self._tx_capable = topology_has_transactions(await self.hello())
+        return self._tx_capable
+
+    async def check_transactions(self) -> None:
+        """``UnsupportedFeatureError`` saying why a transaction cannot start here, else nothing."""
         if self._session.get() is not None:
-            raise UnsupportedFeatureError("MongoDB has no savepoints: db.transaction() cannot be nested")
+            raise UnsupportedFeatureError("MongoDB transactions have no savepoints: db.transaction() cannot "
+                                          "be nested (the enclosing transaction already covers the work)")
         if self.standin:
             raise UnsupportedFeatureError(
                 "db.transaction() needs MongoDB sessions on a replica set; the in-process stand-in "
                 "(testing=True) has none, so transactions cannot run on it")
-        info = await self.hello()
-        if not info.get("setName") and info.get("msg") != "isdbgrid":
+        if not await self.transactions_supported():
             raise UnsupportedFeatureError(
                 f"the MongoDB server at {self.url.redacted()} is standalone (no replica set), and MongoDB "
                 f"runs multi-document transactions only on a replica set or sharded cluster; start it "
                 f"with --replSet (a one-node replica set is enough) to use db.transaction()")
-        client = self.client
-        session = client.start_session()
-        try:
-            started = session.start_transaction()
-            if inspect.isawaitable(started):
-                await started
-            token = self._session.set(session)
-            try:
-                yield self
-            except BaseException:
-                await session.abort_transaction()
-                raise
-            else:
-                await self.guard(session.commit_transaction(), "MongoDB commit")
-                await self._after_commit(None)
-            finally:
-                self._session.reset(token)
-        finally:
-            await session.end_session()
 
     def transaction(self, isolation_level=None, yield_conn=False):
-        """A session transaction on a replica set; elsewhere ``UnsupportedFeatureError`` saying
-        why.  ``isolation_level`` is not a MongoDB notion and is refused."""
-        if isolation_level is not None:
-            raise UnsupportedFeatureError("MongoDB transactions take no isolation_level (snapshot reads only)")
-        return self._transaction()
+        """A session transaction (``documents.transaction.DocumentTransaction``) on a replica set
+        or sharded cluster; on a standalone server or the stand-in its start raises
+        ``UnsupportedFeatureError`` saying why.  ``isolation_level`` is refused (no such notion)."""
+        from .transaction import DocumentTransaction
+        return DocumentTransaction(self, isolation_level)
+
+    async def run_in_transaction(self, fn, *, retries: int = 3, isolation_level=None):
+        from .transaction import run_in_transaction
+        return await run_in_transaction(self, fn, retries=retries, isolation_level=isolation_level)
+
+    @asynccontextmanager
+    async def atomic(self):
+        """The scope of one ``atomic=True`` bulk write.  Yields how it is made atomic:
+
+        - ``"transaction"``: a session transaction of its own (replica set / mongos); a failure
+          aborts it, so nothing the call wrote is ever visible;
+        - ``"joined"``: the caller's ``db.transaction()`` (its commit or abort decides; the bulk
+          call compensates inside it, so catching the error and committing keeps no partial rows);
+        - ``None``: no transactions here (standalone server, stand-in): the caller compensates.
+        """
+        if self._session.get() is not None:
+            yield "joined"
+        elif await self.transactions_supported():
+            from .transaction import DocumentTransaction
+            async with DocumentTransaction(self):
+                yield "transaction"
+        else:
+            yield None
 
     async def close(self):
         clients, self._clients = list(self._clients.values()), weakref.WeakKeyDictionary()
@@ -227,24 +294,45 @@ class DocumentDriver:
                                       "or MongoDBAdapter for native document operations")
 
     def add_hook(self, name, fn):
-        if name not in self._hooks:
+        """``after_commit`` hooks as on SQL (``drivers.hooks.Hooks``: once per committed write
+        with the collections written; a failing hook is logged, never raised).  ``on_statement``
+        observes SQL statements, which MongoDB has none of: refused, saying what to use."""
+        if name == "on_statement":
+            raise UnsupportedFeatureError("on_statement hooks observe SQL statements; MongoDB has none -- "
+                                          "observe its commands with pymongo.monitoring (a CommandListener)")
+        if name != "after_commit":
             raise ValidationError(f"unknown hook {name!r}")
-        self._hooks[name].append(fn)
-        return lambda: self._hooks[name].remove(fn) if fn in self._hooks[name] else None
+        hooks = self._hooks.after_commit
+        hooks.append(fn)
+        return lambda: hooks.remove(fn) if fn in hooks else None
 
     async def wrote(self, collections) -> None:
-        """A write finished: outside a transaction it is committed now (after_commit hooks)."""
-        if self._session.get() is None:
+        """A write finished: outside a transaction it is committed now (after_commit hooks run
+        before the write call returns); inside one it is noted for the commit."""
+        tx = self._session.get()
+        if tx is None:
             await self._after_commit(collections)
+        else:
+            tx.writes.update(collections)
 
     async def _after_commit(self, collections):
-        for fn in list(self._hooks["after_commit"]):
-            r = fn(set(collections or ()))
-            if asyncio.iscoroutine(r):
-                await r
+        await self._hooks.fire_after_commit(collections or ())
 
     # -- schema ----------------------------------------------------------------------------------
     async def initialize_schema(self, db) -> None:
-        """Create every model's indexes (idempotent: the server keeps existing ones)."""
+        """Create every model's indexes (idempotent: the server keeps existing ones).  With
+        ``existing_schema_mode=True`` nothing is created: the indexes the models need must exist
+        (``ConfigurationError`` lists the missing ones); ``auto_migrate=False`` creates nothing."""
+        cfg = db.config
+        if cfg.existing_schema_mode:
+            missing = []
+            for store in db._tables.values():
+                missing += await store.missing_indexes()
+            if missing:
+                raise ConfigurationError("existing_schema_mode=True: the MongoDB database lacks indexes the "
+                                         "models declare: " + "; ".join(missing))
+            return
+        if not cfg.auto_migrate:
+            return
         for store in db._tables.values():
             await store.create_indexes()

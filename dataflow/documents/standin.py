@@ -1,17 +1,52 @@
 """The in-process stand-in for a MongoDB server: mongomock behind pymongo's async API shape
 (``AsyncMongoClient``: awaitable methods, ``find()`` returning an async cursor, ``await
 aggregate(...)``).  It is a thin wrapper, not a database: every query, update and index is
-mongomock's.  What it cannot do (sessions, so transactions; ordering Decimal128) is refused
-by the store before it is asked, and listed in tests/integration/test_documents_conformance.py.
+mongomock's.  What it cannot do is refused with ``UnsupportedFeatureError`` naming the stand-in,
+at the call and before mongomock is asked: sessions (so transactions), ordering Decimal128 (by
+the store), the operators in ``GAPS`` (which mongomock would get wrong or misreport), and any
+stage or operator mongomock does not implement (its NotImplementedError).  The table of what
+works is tests/integration/test_documents_conformance.py.
 """
 
 from __future__ import annotations
 
+#: operators mongomock mishandles instead of refusing: ``$mod`` ("unknown operator"), the
+#: update operators ``$mul`` and ``$bit`` (taken for field names)
+GAPS = frozenset(("$mod", "$mul", "$bit"))
+
+
+def _refuse(what: str):
+    from ..errors import UnsupportedFeatureError
+    return UnsupportedFeatureError(f"the MongoDB stand-in (testing=True, mongomock) cannot run {what}; "
+                                   f"a real MongoDB server can (DATAFLOW_TEST_MONGODB_URL in tests)")
+
 
 def _no_session(session):
     if session is not None:
-        from ..errors import UnsupportedFeatureError
-        raise UnsupportedFeatureError("the MongoDB stand-in has no sessions (so no transactions)")
+        raise _refuse("sessions (so no transactions)")
+
+
+def _check(spec):
+    """Refuse a filter, update or pipeline naming an operator of ``GAPS`` (at any depth)."""
+    stack = [spec]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, w in v.items():
+                if k in GAPS:
+                    raise _refuse(f"the {k} operator")
+                if isinstance(w, (dict, list, tuple)):
+                    stack.append(w)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(w for w in v if isinstance(w, (dict, list, tuple)))
+
+
+def _call(fn, *args, **kw):
+    """Run a mongomock call; what it does not implement becomes ``UnsupportedFeatureError``."""
+    try:
+        return fn(*args, **kw)
+    except NotImplementedError as exc:
+        raise _refuse(f"this: {str(exc).splitlines()[0][:200]}") from None
 
 
 class StandInCursor:
@@ -55,11 +90,13 @@ class StandInCollection:
 
     def find(self, filter=None, projection=None, *, session=None, **kw):
         _no_session(session)
-        return StandInCursor(self._c.find(filter or {}, projection, **kw))
+        _check(filter)
+        return StandInCursor(_call(self._c.find, filter or {}, projection, **kw))
 
     async def aggregate(self, pipeline, *, session=None, **kw):
         _no_session(session)
-        return StandInCursor(self._c.aggregate(pipeline, **kw))
+        _check(pipeline)
+        return StandInCursor(_call(self._c.aggregate, pipeline, **kw))
 
     async def bulk_write(self, requests, ordered=True, *, session=None, **kw):
         """pymongo's request objects applied one by one through mongomock's single-document
@@ -72,6 +109,8 @@ class StandInCollection:
         res = {"nInserted": 0, "nUpserted": 0, "nMatched": 0, "nModified": 0, "nRemoved": 0,
                "upserted": [], "writeErrors": [], "writeConcernErrors": []}
         c = self._c
+        for op in requests:
+            _check([getattr(op, "_filter", None), None if isinstance(op, InsertOne) else getattr(op, "_doc", None)])
         for i, op in enumerate(requests):
             try:
                 if isinstance(op, InsertOne):
@@ -92,6 +131,8 @@ class StandInCollection:
                     res["nRemoved"] += fn(op._filter).deleted_count
                 else:
                     raise TypeError(f"unsupported bulk request {type(op).__name__}")
+            except NotImplementedError as exc:
+                raise _refuse(f"this: {str(exc).splitlines()[0][:200]}") from None
             except PyMongoError as exc:
                 res["writeErrors"].append({"index": i, "code": getattr(exc, "code", None) or 8,
                                            "errmsg": str(exc), "op": getattr(op, "_doc", None)})
@@ -106,9 +147,13 @@ class StandInCollection:
         if not callable(fn):
             return fn
 
+        inserts = name in ("insert_one", "insert_many")
+
         async def call(*args, session=None, **kw):
             _no_session(session)
-            return fn(*args, **kw)
+            if not inserts:
+                _check([args, kw])
+            return _call(fn, *args, **kw)
 
         call.__name__ = name
         return call
@@ -175,8 +220,7 @@ class StandInClient:
         self._c.drop_database(name)
 
     def start_session(self, **kw):
-        from ..errors import UnsupportedFeatureError
-        raise UnsupportedFeatureError("the MongoDB stand-in (testing=True) has no sessions, so no transactions")
+        raise _refuse("sessions (so no transactions)")
 
     async def close(self):
         pass

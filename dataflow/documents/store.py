@@ -10,10 +10,15 @@ layer's scope objects, reused), so a ``$or`` cannot escape them.
 
 from __future__ import annotations
 
+import hashlib
+
+import bson
+
 from ..errors import UniqueViolationError, UnsupportedFeatureError, ValidationError
 from ..models import validate as V
 from ..models.managed import utcnow
 from ..ops.rules import ModelRules
+from ..ops.table import Table
 from ..statements.scope import SoftDelete, TenantScope
 from . import codec
 from .filters import Translator
@@ -23,8 +28,14 @@ K = codec.K
 
 
 class DocumentStore(ModelRules):
-    """The document store (``dataflow.store.Store``) of one model.  ``cache`` is accepted and
-    has no effect: the query cache is SQL-only (``cache_enabled=True`` is refused on MongoDB)."""
+    """The document store (``dataflow.store.Store``) of one model.
+
+    With ``cache_enabled=True`` read/list/count/find_one go through the same query cache as
+    the SQL store (``dataflow.cache``), keyed by the collection, the operation and a digest of
+    the exact query sent (filter with its scopes -- so the bound tenant --, sort, projection,
+    skip, limit); every write reports its collection to the driver's after_commit hook before
+    it returns (inside a transaction: at the commit), which bumps the generation; nothing is
+    cached inside a transaction; callers get copies."""
 
     def __init__(self, db, model):
         self.db = db
@@ -43,6 +54,26 @@ class DocumentStore(ModelRules):
             self.scopes.append(TenantScope(db.tenant_context, model.name))
         self.ids = IdCounter(db.driver, model.table) if model.id_auto else None
         self._decoders = tuple((n, self.key_of[n], f.kind) for n, f in model.fields.items())
+        self._json_cols = tuple(n for n, f in model.fields.items() if f.kind in (K.JSON, K.VECTOR))
+
+    # cached results are handed out as copies, exactly as by the SQL store
+    _copy_row = Table._copy_row
+    _copy_rows = Table._copy_rows
+    _is_restore = Table._is_restore
+
+    def _cached(self, op: str, parts: dict, compute, copy, cache: bool):
+        """``compute()`` through the query cache (the SQL store's seam: ``cache.fetch(table,
+        statement, params, compute, copy)``), the statement being ``op`` plus a digest of the
+        BSON of the query parts; outside the cache when it is off, the call says ``cache=False``
+        or a transaction is open."""
+        c = self.db.cache
+        if not cache or c is None or self.driver.current() is not None:
+            return compute()
+        try:
+            key = f"{op}:{hashlib.sha256(bson.encode(parts)).hexdigest()}"
+        except (bson.errors.InvalidDocument, OverflowError, TypeError):
+            return compute()
+        return c.fetch(self.model.table, key, (), compute, copy)
 
     @property
     def st(self):
@@ -104,6 +135,17 @@ class DocumentStore(ModelRules):
         if not self.db._ready:
             await self.db.initialize()
 
+    async def missing_indexes(self) -> list[str]:
+        """The model's indexes the collection lacks (by keys and uniqueness), as messages."""
+        info = await self._call(self.coll.index_information(), f"{self.model.name} indexes")
+        have = {(tuple(k for k, _ in ix["key"]), bool(ix.get("unique"))) for ix in info.values()}
+        out = []
+        for ix in self.model.indexes:
+            keys = tuple(self.key_of[f] for f in ix.fields)
+            if (keys, bool(ix.unique)) not in have:
+                out.append(f"{self.model.table}: {'unique ' if ix.unique else ''}index on ({', '.join(ix.fields)})")
+        return out
+
     async def create_indexes(self) -> None:
         """The model's indexes; a unique index over nullable fields skips documents where one is
         null (SQL's unique constraints ignore NULLs too)."""
@@ -140,6 +182,9 @@ class DocumentStore(ModelRules):
     async def read(self, id, include_deleted=False, cache=True) -> dict | None:
         q = self.scoped(query={"_id": self.encode_id(id)}, include_deleted=include_deleted)
         await self.ready()
+        return await self._cached("read", {"q": q}, lambda: self._read(q, None), self._copy_row, cache)
+
+    async def _read(self, q, _params=None):
         doc = await self._call(self.coll.find_one(q, **self._kw()))
         return None if doc is None else self.decode_doc(doc)
 
@@ -151,9 +196,11 @@ class DocumentStore(ModelRules):
             raise UnsupportedFeatureError(f"{m.name} is append_only: rows cannot be updated")
         if not isinstance(fields, dict) or not fields:
             raise ValidationError(f"{where}: 'fields' must be a non-empty dict of values to change")
-        V.check_record(m, fields, where=where, allow_id=False)
+        restore = self._is_restore(fields, where)      # {"deleted_at": None}: undelete, as on SQL
+        V.check_record(m, {k: v for k, v in fields.items() if k != "deleted_at"} if restore else fields,
+                       where=where, allow_id=False)
         fields = self._no_tenant_move(fields, where)
-        q = self.scoped(query={"_id": self.encode_id(id)})
+        q = self.scoped(query={"_id": self.encode_id(id)}, include_deleted=restore)
         changes = self.encode_row({**fields, "updated_at": utcnow()}, where)
         await self.ready()
         doc = await self._call(self.coll.find_one_and_update(q, {"$set": changes}, return_document=ReturnDocument.AFTER,
@@ -181,23 +228,40 @@ class DocumentStore(ModelRules):
         return n
 
     async def upsert(self, where: dict, create: dict | None, update: dict | None, where_label=None) -> dict:
+        """Find by ``where``, update that document or insert a new one.  In one session
+        transaction where the server has them (a concurrent write is retried like a SQL
+        deadlock, never inside the caller's transaction); elsewhere each step is atomic on its
+        own and a concurrent insert of the same key is retried once as an update."""
+        import asyncio
+        import random
+        from ..errors import TransactionConflictError
         label = where_label or f"{self.model.name} upsert"
         create, update, filt = self.upsert_args(where, create, update, label)
-        for attempt in range(2):
-            rows = await self.list(filt, limit=1, include_deleted=True)
-            if rows:
-                if update:
-                    row, _ = await self.update(rows[0]["id"], update, where=f"{label} update")
-                else:
-                    row = rows[0]
-                return {"created": False, "action": "updated", "record": row}
+        await self.ready()
+        own = self.driver.current() is None
+        for attempt in range(4):
             try:
-                row = await self.create(create, where=f"{label} create")
-                return {"created": True, "action": "created", "record": row}
+                async with self.driver.atomic():
+                    return await self._upsert_once(filt, create, update, label)
             except UniqueViolationError:
                 if attempt:            # a concurrent insert of the same key: update it instead
                     raise
+            except TransactionConflictError:
+                if not own or attempt == 3:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1) * (1 + random.random()))
         raise AssertionError("unreachable")
+
+    async def _upsert_once(self, filt, create, update, label) -> dict:
+        rows = await self.list(filt, limit=1, include_deleted=True, cache=False)
+        if rows:
+            if update:
+                row, _ = await self.update(rows[0]["id"], update, where=f"{label} update")
+            else:
+                row = rows[0]
+            return {"created": False, "action": "updated", "record": row}
+        row = await self.create(create, where=f"{label} create")
+        return {"created": True, "action": "created", "record": row}
 
     # -- queries ---------------------------------------------------------------------------------
     def _find_args(self, filt, limit, offset, order_by, sort, fields, include_deleted):
@@ -229,6 +293,11 @@ class DocumentStore(ModelRules):
         await self.ready()
         if limit == 0:
             return []
+        parts = {"q": q, "s": sort_spec, "p": projection, "o": offset, "l": limit}
+        return await self._cached("find", parts, lambda: self._list(q, sort_spec, projection, offset, limit, names),
+                                  self._copy_rows, cache)
+
+    async def _list(self, q, sort_spec, projection, offset, limit, names):
         cur = self.coll.find(q, projection, **self._kw()).sort(sort_spec)
         if offset:
             cur = cur.skip(offset)
@@ -240,10 +309,13 @@ class DocumentStore(ModelRules):
     async def count(self, filt=None, include_deleted=False, cache=True) -> int:
         q = self.scoped(filt, include_deleted)
         await self.ready()
+        return await self._cached("count", {"q": q}, lambda: self._count(q), int, cache)
+
+    async def _count(self, q) -> int:
         return int(await self._call(self.coll.count_documents(q, **self._kw())))
 
     async def find_one(self, filt, include_deleted=False, cache=True) -> dict | None:
-        rows = await self.list(filt, limit=1, include_deleted=include_deleted)
+        rows = await self.list(filt, limit=1, include_deleted=include_deleted, cache=cache)
         return rows[0] if rows else None
 
     # -- bulk and ETL (dataflow/documents/bulk.py, load.py) ---------------------------------------
@@ -270,11 +342,13 @@ class DocumentStore(ModelRules):
     async def clear(self) -> None:
         """Remove every document (``db.test_reset``); the indexes and id counter stay."""
         await self._call(self.coll.delete_many({}, **self._kw()))
+        await self.driver.wrote(self.writes)
 
     async def drop(self) -> None:
         """Drop the collection and its id counter (test teardown)."""
         await self._call(self.driver.database.drop_collection(self.model.table))
         if self.ids is not None:
             await self.ids.reset()
+        await self.driver.wrote(self.writes)
 
 

@@ -1,6 +1,10 @@
 """The query cache on real databases (SQLite, PostgreSQL, MariaDB) and the real Redis: never
 stale for writes made through DataFlow, rollbacks never cached, tenant and database identity in
-the keys, TTL, the generation fence, bounds, and Redis going away and coming back."""
+the keys, TTL, the generation fence, bounds, and Redis going away and coming back.
+
+The tests that take ``url`` run on the document store too: on the MongoDB stand-in always and on
+a real server with DATAFLOW_TEST_MONGODB_URL (raw SQL steps are left out there, and transaction
+steps run only where the server has transactions)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import pytest
 
 from dataflow import DataFlow
 
+from .conftest import BACKENDS, drop_all
+
 REDIS_URL = os.environ.get("DATAFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -27,6 +33,22 @@ def _redis_up(url=REDIS_URL) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(params=BACKENDS + ["mongodb-standin", "mongodb"])
+def backend(request):
+    """The SQL backends and the document store (conftest's ``url`` maps the mongodb names)."""
+    return request.param
+
+
+def _open(url, **kw) -> DataFlow:
+    if url.startswith("mongodb://standin/"):
+        kw["testing"] = True            # the in-process stand-in (conftest.mongodb_url)
+    return DataFlow(url, **kw)
+
+
+async def _has_transactions(db) -> bool:
+    return not db.documents or await db.driver.transactions_supported()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -58,6 +80,9 @@ async def _define(db, tables, tenant=False):
 
 
 async def _drop(db):
+    if db.documents:
+        await drop_all(db)
+        return
     async with db.all_tenants():
         for t in db.list_tables():
             await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
@@ -65,7 +90,7 @@ async def _drop(db):
 
 
 async def test_every_write_path_makes_later_reads_fresh(url, tables, cache_kind, tmp_path):
-    db = DataFlow(url, **_kw(cache_kind))
+    db = _open(url, **_kw(cache_kind))
     try:
         Item = await _define(db, tables)
         x = db.express
@@ -85,18 +110,24 @@ async def test_every_write_path_makes_later_reads_fresh(url, tables, cache_kind,
         await x.bulk_create(Item, [{"name": f"b{i}"} for i in range(5)]); await check(4, 6)  # noqa: E702
         await x.bulk_upsert(Item, [{"name": "a", "qty": 5}], conflict_on="name"); await check(5, 6)  # noqa: E702
         await db.load(Item, [{"name": f"l{i}"} for i in range(3)], progress=False); await check(5, 9)  # noqa: E702
-        q = db.dialect.quote
-        await db.execute_raw(f"UPDATE {q(Item.__dataflow_model__.table)} SET {q('qty')} = 6 WHERE {q('name')} = 'a'")
+        if not db.documents:                                    # raw SQL: the SQL stores only
+            q = db.dialect.quote
+            await db.execute_raw(f"UPDATE {q(Item.__dataflow_model__.table)} SET {q('qty')} = 6 WHERE {q('name')} = 'a'")
+        else:
+            await x.update(Item, a["id"], {"qty": 6})
         await check(6, 9)
-        async with db.transaction():
-            await x.update(Item, a["id"], {"qty": 7})
-            assert (await x.read(Item, a["id"]))["qty"] == 7   # its own write, not from the cache
-        await check(7, 9)
-        with pytest.raises(RuntimeError):
+        if await _has_transactions(db):
             async with db.transaction():
-                await x.update(Item, a["id"], {"qty": 8})
-                await x.read(Item, a["id"])
-                raise RuntimeError("roll back")
+                await x.update(Item, a["id"], {"qty": 7})
+                assert (await x.read(Item, a["id"]))["qty"] == 7   # its own write, not from the cache
+            await check(7, 9)
+            with pytest.raises(RuntimeError):
+                async with db.transaction():
+                    await x.update(Item, a["id"], {"qty": 8})
+                    await x.read(Item, a["id"])
+                    raise RuntimeError("roll back")
+        else:                                                   # MongoDB without a replica set
+            await x.update(Item, a["id"], {"qty": 7})
         await check(7, 9)                                       # the rolled-back value never cached
         await x.bulk_delete(Item, {"name": {"$ne": "a"}}); await check(7, 1)  # noqa: E702
         await x.delete(Item, a["id"]); await check(None, 0)      # noqa: E702
@@ -107,7 +138,7 @@ async def test_every_write_path_makes_later_reads_fresh(url, tables, cache_kind,
 
 
 async def test_hits_are_copies_and_cache_false_skips(url, tables, cache_kind):
-    db = DataFlow(url, **_kw(cache_kind))
+    db = _open(url, **_kw(cache_kind))
     try:
         Item = await _define(db, tables)
         a = await db.express.create(Item, {"name": "a", "tags": ["x"]})
@@ -124,7 +155,7 @@ async def test_hits_are_copies_and_cache_false_skips(url, tables, cache_kind):
 
 
 async def test_tenant_and_database_identity_are_in_the_keys(url, tables, cache_kind, tmp_path):
-    db = DataFlow(url, multi_tenant=True, **_kw(cache_kind))
+    db = _open(url, multi_tenant=True, **_kw(cache_kind))
     other = DataFlow(f"sqlite:///{tmp_path}/other.db", multi_tenant=True, **_kw(cache_kind))
     try:
         Item = await _define(db, tables, tenant=True)
@@ -164,7 +195,7 @@ async def test_ttl_expires_writes_made_behind_dataflows_back(tmp_path, tables, c
 
 
 async def test_a_read_that_started_before_a_write_never_stores_its_old_result(url, tables, cache_kind):
-    db = DataFlow(url, **_kw(cache_kind))
+    db = _open(url, **_kw(cache_kind))
     try:
         Item = await _define(db, tables)
         a = await db.express.create(Item, {"name": "a", "qty": 1})
@@ -207,6 +238,8 @@ async def test_two_instances_sharing_redis_see_each_others_writes(url, tables):
     """Two DataFlows (as two processes would: separate local copies) on one database and one Redis."""
     if not _redis_up():
         pytest.skip("Redis not reachable")
+    if url.startswith("mongodb://standin/"):
+        pytest.skip("each MongoDB stand-in holds its own data: two instances never share a database")
     a_db = DataFlow(url, **_kw("redis"))
     b_db = DataFlow(url, **_kw("redis"))
     try:

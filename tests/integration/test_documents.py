@@ -2,7 +2,8 @@
 
 Runs on the in-process stand-in (mongomock behind pymongo's async API) always; the tests that
 take ``mdb`` also run on a real server when DATAFLOW_TEST_MONGODB_URL is set.  What the stand-in
-can and cannot do is the conformance table at the end (``CONFORMANCE``).
+can and cannot do is the conformance table (test_documents_conformance.py); atomic writes,
+transactions and SQL-only refusals are in test_documents_atomic.py.
 """
 
 from __future__ import annotations
@@ -264,69 +265,6 @@ async def test_document_nodes_result_shapes():
     assert res["del"]["deleted_count"] == 2
     assert await db.adapter.list_collections() == ["c"]
     await db.close_async()
-
-
-# --------------------------------------------------------------------------------------------
-# Conformance of the stand-in: operator/stage -> works on it (True) or is refused by DataFlow
-# before it is asked (False, with the refusal's message).  A real server does all of them.
-# --------------------------------------------------------------------------------------------
-CONFORMANCE = {
-    # query operators the translated filters use
-    "$eq $ne $gt $gte $lt $lte on numbers, text, ISO datetimes": True,
-    "$in $nin (with null)": True,
-    "$regex with $options i, anchored [\\s\\S] patterns, (?![\\s\\S])": True,
-    "$and $or $nor": True,
-    "$elemMatch": True,
-    "$type (in partial indexes and JSON equality)": True,
-    "$gt/$lt/$between on Decimal128 (Decimal fields)": False,
-    "sort by Decimal128": False,
-    # updates and writes
-    "$set $inc $max $setOnInsert, upsert": True,
-    "insert_many ordered/unordered with BulkWriteError details": True,
-    "bulk_write (UpdateOne/InsertOne/DeleteOne...), through the wrapper": True,
-    "unique and partial unique indexes": True,
-    "find_one_and_update returning the new document": True,
-    # aggregation stages
-    "$match $group($sum) $sort $limit $count $project": True,
-    # sessions
-    "sessions and multi-document transactions": False,
-}
-
-
-async def test_conformance_table_holds():
-    db = DataFlow("mongodb://standin/conf", testing=True)
-
-    @db.model
-    class P:
-        price: Decimal
-        n: int = 0
-        name: str = ""
-    await db.express.create(P, {"price": Decimal("1.5"), "n": 1, "name": "a"})
-    checks = {
-        "$eq $ne $gt $gte $lt $lte on numbers, text, ISO datetimes":
-            lambda: db.express.count(P, {"n": {"$gte": 1, "$lt": 2, "$ne": 5}, "name": {"$gt": ""}}),
-        "$in $nin (with null)": lambda: db.express.count(P, {"n": {"$in": [1, None]}, "name": {"$nin": [None]}}),
-        "$regex with $options i, anchored [\\s\\S] patterns, (?![\\s\\S])":
-            lambda: db.express.count(P, {"name": {"$ilike": "A%", "$endswith": "a"}}),
-        "$gt/$lt/$between on Decimal128 (Decimal fields)":
-            lambda: db.express.count(P, {"price": {"$gt": Decimal(1)}}),
-        "sort by Decimal128": lambda: db.express.list(P, order_by="price"),
-        "sessions and multi-document transactions": _tx(db),
-    }
-    for name, check in checks.items():
-        if CONFORMANCE[name]:
-            await check()
-        else:
-            with pytest.raises(E.UnsupportedFeatureError, match="stand-in"):
-                await check()
-    await db.close_async()
-
-
-def _tx(db):
-    async def run():
-        async with db.transaction():
-            pass
-    return run
 
 
 async def test_bulk_upsert_changes_only_the_given_fields(mdb):

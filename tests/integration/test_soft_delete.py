@@ -1,4 +1,5 @@
-"""Soft delete through the express API and nodes on SQLite, PostgreSQL and MariaDB: reading
+"""Soft delete through the express API and nodes on SQLite, PostgreSQL and MariaDB, and on the
+document store (the MongoDB stand-in; a real server with DATAFLOW_TEST_MONGODB_URL): reading
 deleted rows (count/find_one ``include_deleted``), deleting a list of ids, restoring a row."""
 
 from __future__ import annotations
@@ -7,6 +8,13 @@ import pytest
 
 from dataflow import WorkflowBuilder, AsyncLocalRuntime
 from dataflow import errors as E
+
+from .conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS + ["mongodb-standin", "mongodb"])
+def backend(request):
+    return request.param
 
 
 def define_post(db, tables):

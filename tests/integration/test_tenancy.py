@@ -1,6 +1,10 @@
 """Multi-tenancy on real SQLite, PostgreSQL and MariaDB: every operation of a tenant model is
 scoped by the statement layer's one ``where`` (the predicate ANDed outside the caller's filter),
-fails closed without a tenant, and never reads or writes another tenant's rows."""
+fails closed without a tenant, and never reads or writes another tenant's rows.
+
+The same tests run on the document store (the MongoDB stand-in always, a real server with
+DATAFLOW_TEST_MONGODB_URL): its scopes are ANDed outside the translated filter the same way.
+The QueryBuilder steps are SQL-only (it is refused on MongoDB, tested in test_documents)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,14 @@ import pytest
 from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
 from dataflow.errors import (BulkLoadError, TenantRequiredError, UniqueViolationError, ValidationError)
 from dataflow.types import Vector
+
+from .conftest import BACKENDS, drop_all
+
+
+@pytest.fixture(params=BACKENDS + ["mongodb-standin", "mongodb"])
+def backend(request):
+    """The SQL backends and the document store (conftest's ``url``/``db`` map the mongodb names)."""
+    return request.param
 
 
 async def _define(db, tables):
@@ -49,6 +61,10 @@ async def models(db, tables):
 
 
 async def _raw_rows(db, model):
+    """(id, tenant_id, email) of every stored row, read behind DataFlow's scopes."""
+    if db.documents:
+        cur = db.driver.collection(model.__dataflow_model__.table).find({}).sort("_id")
+        return [(d["_id"], d["tenant_id"], d["email"]) for d in await db.driver.fetch_all(cur)]
     q = db.dialect.quote
     rows = await db.execute_raw(f"SELECT {q('id')}, {q('tenant_id')}, {q('email')} FROM "
                                 f"{q(model.__dataflow_model__.table)} ORDER BY {q('id')}")
@@ -69,8 +85,9 @@ async def test_every_operation_fails_closed_without_a_tenant(db, models, tmp_pat
     for c in calls:
         with pytest.raises(TenantRequiredError):
             await c
-    with pytest.raises(TenantRequiredError):
-        Acct.query_builder().where("score", "$gt", 1).build_select()
+    if not db.documents:
+        with pytest.raises(TenantRequiredError):
+            Acct.query_builder().where("score", "$gt", 1).build_select()
     assert await _raw_rows(db, Acct) == []                       # nothing was written
     await x.create(Shared, {"label": "not a tenant model"})      # opted out: no tenant needed
 
@@ -93,8 +110,9 @@ async def test_isolation_across_every_read_and_write(db, models):
         assert (await x.bulk_update(Acct, {"score": {"$gte": 0}}, {"plan": "pro"}))["updated"] == 1
         up = await x.upsert(Acct, {"email": "same@x", "score": 3}, conflict_on="email")
         assert up["id"] == b["id"] and up["score"] == 3
-        qb_sql, qb_params = Acct.query_builder().where("score", "$gte", 0).build_select()
-        assert "beta" in qb_params
+        if not db.documents:
+            qb_sql, qb_params = Acct.query_builder().where("score", "$gte", 0).build_select()
+            assert "beta" in qb_params
         assert await x.find_one(Acct, {"email": "same@x"}) == await x.read(Acct, b["id"])
         for bad in ({"tenant_id": "acme"}, {"$or": [{"score": 1}, {"tenant_id": "acme"}]},
                     {"tenant_id": {"$ne": "beta"}}):
@@ -109,8 +127,9 @@ async def test_isolation_across_every_read_and_write(db, models):
             await x.bulk_update(Acct, {"score": {"$gte": 0}}, {"tenant_id": "acme"})
         with pytest.raises(BulkLoadError, match="tenant_id cannot be changed"):
             await x.bulk_update(Acct, data=[{"id": b["id"], "tenant_id": "acme"}])
-        with pytest.raises(ValidationError):
-            Acct.query_builder().where("score", "$gte", 0).build_update({"tenant_id": "acme", "score": 1})
+        if not db.documents:
+            with pytest.raises(ValidationError):
+                Acct.query_builder().where("score", "$gte", 0).build_update({"tenant_id": "acme", "score": 1})
         assert (await x.bulk_delete(Acct, {"score": {"$gte": 0}}))["deleted"] == 1
     async with db.tenant("acme"):
         got = await x.read(Acct, a["id"])
@@ -187,7 +206,7 @@ async def test_concurrent_tasks_keep_their_own_tenant(db, models):
 
 
 def test_sync_runtime_inside_a_bound_block_runs_in_that_tenant(url, tables):
-    db = DataFlow(url, multi_tenant=True)
+    db = DataFlow(url, multi_tenant=True, testing=url.startswith("mongodb://standin/"))
     try:
         from dataflow._loop import run_sync
         Acct, _, _ = run_sync(_define(db, tables))
@@ -205,6 +224,9 @@ def test_sync_runtime_inside_a_bound_block_runs_in_that_tenant(url, tables):
         assert isinstance(exc.value, TenantRequiredError) or isinstance(exc.value.__cause__, TenantRequiredError)
     finally:
         from dataflow._loop import run_sync
-        for t in db.list_tables():
-            run_sync(db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True)))
-        db.close()
+        if db.documents:
+            run_sync(drop_all(db))
+        else:
+            for t in db.list_tables():
+                run_sync(db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True)))
+            db.close()
