@@ -74,8 +74,7 @@ class RestSource(Source):
             data = {"grant_type": "client_credentials"}
             if auth.scopes:
                 data["scope"] = " ".join(auth.scopes)
-            r = await self._send(self.client().build_request("POST", auth.token_url, data=data),
-                                 auth=(cid, secret))
+            r = await self._send("POST", auth.token_url, auth=(cid, secret), data=data)
             if r.status_code != 200:
                 raise SourceError(f"source {self.name!r}: OAuth2 token request failed with HTTP {r.status_code}")
             body = r.json()
@@ -120,7 +119,7 @@ class RestSource(Source):
         while True:
             self.stats["requests"] += 1
             try:
-                r = await self._send(self.client().build_request("GET", url, params=params, headers=headers))
+                r = await self._send("GET", url, params=params, headers=headers)
             except httpx.HTTPError as exc:
                 if attempt >= cfg.retries:
                     raise SourceError(f"source {self.name!r}: {type(exc).__name__}: {exc or 'request failed'}") from exc
@@ -130,12 +129,15 @@ class RestSource(Source):
             await asyncio.sleep(cfg.backoff * (2 ** attempt))
             attempt += 1
 
-    async def _send(self, request: httpx.Request, auth=None) -> httpx.Response:
-        """Send ``request``, following redirects one hop at a time; with the SSRF guard on,
-        each hop's URL is checked first (and its connection checked and pinned by the guard)."""
+    async def _send(self, method: str, url: str, auth=None, **options) -> httpx.Response:
+        """Send a request, following redirects one hop at a time; with the SSRF guard on, each
+        hop's URL is checked first (and its connection checked and pinned by the guard)."""
+        if self.guard is not None:
+            self.guard.check_url(url)
         client = self.client()
-        for _ in range(MAX_REDIRECTS + 1):
-            if self.guard is not None:
+        request = client.build_request(method, url, **options)
+        for hop in range(MAX_REDIRECTS + 1):
+            if self.guard is not None and hop:
                 self.guard.check_url(str(request.url))
             r = await client.send(request, auth=auth)
             if not r.is_redirect or r.next_request is None:

@@ -225,6 +225,9 @@ class Guard:
         self.classify = classify_fn or classify
         self.resolutions = 0
         self.connections: list = []
+        #: the httpcore backend that really opens sockets (None: httpcore's own); tests put a
+        #: recorder here that never opens one
+        self.inner_backend = None
 
     def check_url(self, url: str, schemes=("http", "https")) -> None:
         """Refuse a URL whose scheme is not allowed or whose host is a refused literal or name
@@ -290,7 +293,8 @@ def pinned_transport(guard: Guard, inner=None, **pool_options):
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=old._ssl_context, max_connections=old._max_connections,
         max_keepalive_connections=old._max_keepalive_connections, keepalive_expiry=old._keepalive_expiry,
-        http1=old._http1, http2=old._http2, network_backend=PinnedBackend(guard, inner))
+        http1=old._http1, http2=old._http2,
+        network_backend=PinnedBackend(guard, inner if inner is not None else guard.inner_backend))
     return transport
 
 
