@@ -41,6 +41,9 @@ class Source:
         self.on_change = None
         #: the runtime's Prometheus metrics, or None outside a running fabric
         self.metrics = None
+        #: the Fabric that registered this handle (set by the registry; a database source opens
+        #: its second DataFlow with the same class as the fabric's own)
+        self.fabric = None
         self.stats = {"requests": 0, "not_modified": 0, "changed": 0, "errors": 0, "polls": 0,
                       "stale_served": 0, "short_circuited": 0}
 
