@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ...errors import ConfigurationError, SourceError
+from ...errors import ConfigurationError, SourceError, SourceRefusedError
 from . import ssrf
 from .base import Source
 from .file import parse
@@ -77,7 +77,7 @@ class CloudSource(Source):
             kw = {"Bucket": self.config.bucket, "Prefix": self.config.prefix}
             if token:
                 kw["ContinuationToken"] = token
-            page = await client.list_objects_v2(**kw)
+            page = await _call(client.list_objects_v2(**kw))
             self.stats["requests"] += 1
             for obj in page.get("Contents", ()):
                 name = obj["Key"][len(self.config.prefix):]
@@ -99,7 +99,7 @@ class CloudSource(Source):
             kw["IfNoneMatch"] = held
         self.stats["requests"] += 1
         try:
-            r = await client.get_object(**kw)
+            r = await _call(client.get_object(**kw))
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 304 and key in self._data:
@@ -177,7 +177,9 @@ class CloudSource(Source):
     async def check(self) -> None:
         client = await self.client()
         try:
-            await client.head_bucket(Bucket=self.config.bucket)
+            await _call(client.head_bucket(Bucket=self.config.bucket))
+        except SourceRefusedError:
+            raise
         except Exception as exc:
             raise SourceError(f"source {self.name!r}: bucket {self.config.bucket!r}: {exc}") from exc
 
@@ -186,3 +188,18 @@ class CloudSource(Source):
         if cm is not None and self._client_loop is asyncio.get_running_loop():
             await cm.__aexit__(None, None, None)
         self._client_loop = None
+
+
+async def _call(coro):
+    """Await a client call; an SSRF refusal that botocore wrapped comes out as itself."""
+    try:
+        return await coro
+    except Exception as exc:
+        seen, cur = set(), exc
+        while cur is not None and id(cur) not in seen:
+            if isinstance(cur, SourceRefusedError):
+                raise cur from None
+            seen.add(id(cur))
+            extra = getattr(cur, "kwargs", None)
+            cur = (extra.get("error") if isinstance(extra, dict) else None) or cur.__cause__ or cur.__context__
+        raise
