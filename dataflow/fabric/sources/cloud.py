@@ -11,7 +11,7 @@ with those of the objects read; only a changed object is downloaded again.  A fe
 poll is a conditional GET (``If-None-Match``), so an unchanged object is not downloaded either.
 
 aiobotocore over aiohttp, not boto3 in a thread: aiohttp takes a resolver, and with the SSRF guard
-on (``allow_private=False``) that resolver is ``ssrf.aiohttp_resolver`` -- every host the client
+on (``allow_private=False``) that resolver is ``aiohttp_resolver`` -- every host the client
 connects to (the endpoint, a region redirect) is resolved once, checked and pinned; a literal IP
 endpoint, which aiohttp would not resolve, is checked up front.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from ...errors import ConfigurationError, SourceError, SourceRefusedError
-from . import ssrf
+from .ssrf import Guard, aiohttp_resolver
 from .base import Source
 from .file import parse
 
@@ -31,7 +31,7 @@ class CloudSource(Source):
 
     def __init__(self, name, config):
         super().__init__(name, config)
-        self.guard = None if config.allow_private else ssrf.Guard()
+        self.guard = None if config.allow_private else Guard()
         self._client = None
         self._client_cm = None
         self._client_loop = None
@@ -53,7 +53,7 @@ class CloudSource(Source):
         if self.guard is not None:
             if cfg.endpoint_url is not None:
                 self.guard.check_url(cfg.endpoint_url)
-            connector["resolver"] = ssrf.aiohttp_resolver(self.guard)
+            connector["resolver"] = aiohttp_resolver(self.guard)
         config = AioConfig(connector_args=connector, connect_timeout=10, read_timeout=30,
                            retries={"max_attempts": 2, "mode": "standard"},
                            proxies={} if self.guard is not None else None)

@@ -73,13 +73,11 @@ class DatabaseSource(Source):
     async def _read_only(self, work):
         """Run ``work(flow)`` in a transaction the database refuses to write in."""
         flow = await self._open()
-        dialect = flow.config.url.dialect
+        guard = flow.dialect.read_only_sql
         try:
             async with flow.transaction():
-                if dialect == "sqlite":
-                    await flow.execute_raw("PRAGMA query_only = ON")
-                elif dialect == "postgresql":
-                    await flow.execute_raw("SET TRANSACTION READ ONLY")
+                if guard:
+                    await flow.execute_raw(guard)
                 return await work(flow)
         except DataFlowError as exc:
             text = str(exc).lower()

@@ -16,7 +16,7 @@ import time
 import httpx
 
 from ...errors import SourceError
-from . import ssrf
+from .ssrf import Guard, pinned_transport
 from .base import Source
 
 RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
@@ -37,7 +37,7 @@ class RestSource(Source):
         self._token: tuple[str, float] | None = None
         #: the SSRF guard of this source's connections (None with allow_private=True); a test
         #: may replace its resolver before the first request
-        self.guard = None if config.allow_private else ssrf.Guard()
+        self.guard = None if config.allow_private else Guard()
 
     def names(self) -> list:
         return list(self.config.endpoints)
@@ -55,7 +55,7 @@ class RestSource(Source):
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             # a client's connections belong to the loop that opened them
-            transport = None if self.guard is None else ssrf.pinned_transport(self.guard)
+            transport = None if self.guard is None else pinned_transport(self.guard)
             self._client = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False,
                                              headers=dict(self.config.headers), transport=transport,
                                              trust_env=self.guard is None)

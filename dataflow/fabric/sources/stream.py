@@ -19,7 +19,7 @@ from collections import deque
 from urllib.parse import urljoin, urlsplit
 
 from ...errors import SourceError
-from . import ssrf
+from .ssrf import Guard, connect_socket
 from .base import Source
 
 logger = logging.getLogger("dataflow.fabric")
@@ -57,7 +57,7 @@ class StreamSource(Source):
         self._first_error: BaseException | None = None
         self._ever_connected = False
         self.connected = False
-        self.guard = None if config.allow_private else ssrf.Guard()
+        self.guard = None if config.allow_private else Guard()
 
     # -- the reader ----------------------------------------------------------------------------------
     async def _session(self) -> None:  # pragma: no cover - abstract
@@ -197,7 +197,7 @@ class WebSocketSource(StreamSource):
                     continue
             self.guard.check_url(url, schemes=("ws", "wss"))
             port = parts.port or (443 if parts.scheme == "wss" else 80)
-            sock = await ssrf.connect_socket(self.guard, parts.hostname, port, timeout)
+            sock = await connect_socket(self.guard, parts.hostname, port, timeout)
             options = {"server_hostname": parts.hostname} if parts.scheme == "wss" else {}
             try:
                 return await connect(url, sock=sock, proxy=None, open_timeout=timeout, max_size=2**24, **options)
