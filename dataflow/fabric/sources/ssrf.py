@@ -31,6 +31,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import unicodedata
 from urllib.parse import urlsplit
 
 from ...errors import SourceRefusedError
@@ -151,6 +152,7 @@ def classify(ip) -> str | None:
 
 
 # -- host spellings ---------------------------------------------------------------------------------
+_DOTS = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}
 _NUMERIC_PART = re.compile(r"(0x[0-9a-f]*|[0-9]+)\Z", re.I)
 
 
@@ -177,7 +179,8 @@ def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
 def literal(host: str):
     """``host`` as an IP address when it is an IP literal, else None; raises
     ``SourceRefusedError`` for refused names and for any IPv4 spelling but the canonical one."""
-    h = host.strip("[]").rstrip(".").lower()
+    # URL parsers map full-width digits and the ideographic full stops to ASCII: so does this
+    h = unicodedata.normalize("NFKC", host).translate(_DOTS).strip("[]").rstrip(".").lower()
     if not h:
         raise SourceRefusedError("empty host name", address=host, address_class="invalid host")
     if "%" in h:
