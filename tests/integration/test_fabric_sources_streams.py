@@ -231,6 +231,24 @@ async def test_redis_stream_guarded_and_refused(db, redis):
     assert pinned.guard.connections == [("redis.test", "127.0.0.1")]
 
 
+async def test_kafka_unreachable_and_guarded(db):
+    """Without a broker: a refused bootstrap counts against the breaker; the guard refuses a
+    loopback bootstrap host unless allow_private."""
+    pytest.importorskip("aiokafka")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = db.source("kdown", StreamSourceConfig(url=f"kafka://127.0.0.1:{port}", topic="t", allow_private=True,
+                                                 staleness=StalenessPolicy(on_source_error="error")))
+    with pytest.raises(SourceError, match="not connected.*Kafka"):
+        await down.fetch()
+    assert down.stats["errors"] >= 1
+    await down.stop()
+    guarded = db.source("kguard", StreamSourceConfig(url=f"kafka://127.0.0.1:{port}", topic="t"))
+    with pytest.raises(SourceRefusedError, match="loopback"):
+        await guarded.check()
+
+
 # -- Kafka (only with a broker) ------------------------------------------------------------------------------
 @pytest.mark.skipif(not KAFKA_URL, reason="DATAFLOW_TEST_KAFKA_URL is not set (a Kafka broker, e.g. kafka://127.0.0.1:9092)")
 async def test_kafka_topic(db):

@@ -35,7 +35,11 @@ class KafkaSource(StreamSource):
         consumer = AIOKafkaConsumer(self.config.topic, bootstrap_servers=self._bootstrap(), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     request_timeout_ms=10000)
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         return consumer
 
     async def _session(self) -> None:
