@@ -330,6 +330,8 @@ class CloudSourceConfig(_SourceConfig):
             raise ConfigurationError("CloudSourceConfig.bucket must be a non-empty string")
         if self.endpoint_url is not None:
             _http_url("CloudSourceConfig.endpoint_url", self.endpoint_url)
+        if not isinstance(self.allow_private, bool):
+            raise ConfigurationError("CloudSourceConfig.allow_private must be a bool")
 
 
 SOURCE_CONFIGS = (RestSourceConfig, FileSourceConfig, DatabaseSourceConfig, StreamSourceConfig, CloudSourceConfig)

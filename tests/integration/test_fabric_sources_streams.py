@@ -112,8 +112,10 @@ async def test_websocket_messages_refresh_dependents(db):
         await server.send(json.dumps({"p": 99}))
         await until(lambda: rt.entries["last_ticks"].value[-1] == {"p": 99})
         assert rt.health()["sources"]["ticks"]["healthy"] is True
+        reader = ticks._task
         await db.stop()
-        assert not ticks.connected and ticks._task is None
+        assert not ticks.connected and ticks._task is None and reader.done()
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
 async def test_websocket_down_breaker_and_stale(db):

@@ -107,9 +107,9 @@ class Source:
             except asyncio.CancelledError:
                 self.breaker.release()
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - counted; the other paths are still polled
                 self._failed(exc)
-                break
+                continue
             self._succeeded(key, data, did)
             changed = changed or did
         return changed

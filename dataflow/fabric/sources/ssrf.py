@@ -284,19 +284,20 @@ class Guard:
 
 
 # -- httpx / httpcore ---------------------------------------------------------------------------------
-def pinned_transport(guard: Guard, inner=None, **pool_options):
+def pinned_transport(guard: Guard, inner=None):
     """An httpx transport whose every new connection goes through ``guard``: resolved once,
-    checked, connected to the checked address (TLS and Host still name the host)."""
+    checked, connected to the checked address (TLS and Host still name the host).  httpx has no
+    parameter for a network backend, so its transport gets an httpcore pool that has one (with
+    httpx's own TLS context and default limits); ``trust_env=False``: no proxy from the
+    environment, whose address the guard could not check."""
     import httpcore
     import httpx
 
-    transport = httpx.AsyncHTTPTransport(trust_env=False, **pool_options)
-    old = transport._pool
-    # the same pool httpx built, with the pinning network backend
+    limits = httpx.Limits()
+    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=old._ssl_context, max_connections=old._max_connections,
-        max_keepalive_connections=old._max_keepalive_connections, keepalive_expiry=old._keepalive_expiry,
-        http1=old._http1, http2=old._http2,
+        ssl_context=getattr(transport._pool, "_ssl_context", None), max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=PinnedBackend(guard, inner if inner is not None else guard.inner_backend))
     return transport
 
