@@ -103,3 +103,57 @@ async def test_allow_private_turns_the_guard_off_explicitly(server):
     with pytest.raises(SourceRefusedError, match="loopback.*allow_private=True"):
         await guarded.fetch("/x")
     await guarded.stop()
+
+
+async def test_tls_still_names_the_host_over_the_pinned_connection(tmp_path):
+    """HTTPS to a name the stub resolves to 127.0.0.1: the socket goes to the pinned address,
+    while SNI, certificate verification and the Host header use the name (a certificate for
+    the name only, so verification would fail had the IP been used)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    trustme = pytest.importorskip("trustme")
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("api.tls.test")
+    seen = {"sni": [], "host": []}
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    server_ctx.sni_callback = lambda sock, name, ctx: seen["sni"].append(name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            seen["host"].append(self.headers.get("Host"))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        guard = ssrf.Guard(resolver=RebindingDNS(["127.0.0.1"], ["10.0.0.1"]), classify_fn=loopback_is_public)
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+        async with httpx.AsyncClient(transport=ssrf.pinned_transport(guard, verify=client_ctx)) as client:
+            r = await client.get(f"https://api.tls.test:{port}/x")
+            assert r.json() == {"ok": True}
+        assert seen["sni"] == ["api.tls.test"] and seen["host"] == [f"api.tls.test:{port}"]
+        assert guard.connections == [("api.tls.test", "127.0.0.1")]
+        # the same certificate does not verify for the bare address: the name is what was checked
+        async with httpx.AsyncClient(verify=client_ctx) as plain:
+            with pytest.raises(httpx.ConnectError, match="certificate|hostname|IP address"):
+                await plain.get(f"https://127.0.0.1:{port}/x")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

@@ -284,7 +284,7 @@ class Guard:
 
 
 # -- httpx / httpcore ---------------------------------------------------------------------------------
-def pinned_transport(guard: Guard, inner=None):
+def pinned_transport(guard: Guard, inner=None, verify=True):
     """An httpx transport whose every new connection goes through ``guard``: resolved once,
     checked, connected to the checked address (TLS and Host still name the host).  httpx has no
     parameter for a network backend, so its transport gets an httpcore pool that has one (with
@@ -294,7 +294,7 @@ def pinned_transport(guard: Guard, inner=None):
     import httpx
 
     limits = httpx.Limits()
-    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
+    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits, verify=verify)
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=getattr(transport._pool, "_ssl_context", None), max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
