@@ -33,6 +33,22 @@ class RebindingDNS:
         return self.first if self.calls.count(host) == 1 else self.later
 
 
+class LoopbackOnly:
+    """The real socket layer, behind a safety net: a connection to anything but 127.0.0.1 fails
+    the test instead of leaving the machine (should the guard ever let one through)."""
+
+    def __init__(self):
+        import httpcore
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, **kw):
+        assert host == "127.0.0.1", f"the guard let a connection to {host} through"
+        return await self.inner.connect_tcp(host, port, **kw)
+
+    async def sleep(self, seconds):
+        await self.inner.sleep(seconds)
+
+
 def loopback_is_public(ip):
     return None if str(ip) == "127.0.0.1" else ssrf.classify(ip)
 
@@ -48,6 +64,7 @@ def _source(url, dns):
                                               circuit_breaker=CircuitBreakerConfig(failure_threshold=100)))
     src.guard.resolver = dns
     src.guard.classify = loopback_is_public
+    src.guard.inner_backend = LoopbackOnly()
     return src
 
 
@@ -142,6 +159,7 @@ async def test_tls_still_names_the_host_over_the_pinned_connection(tmp_path):
     try:
         port = httpd.server_address[1]
         guard = ssrf.Guard(resolver=RebindingDNS(["127.0.0.1"], ["10.0.0.1"]), classify_fn=loopback_is_public)
+        guard.inner_backend = LoopbackOnly()
         client_ctx = ssl.create_default_context()
         ca.configure_trust(client_ctx)
         async with httpx.AsyncClient(transport=ssrf.pinned_transport(guard, verify=client_ctx)) as client:
