@@ -6,6 +6,7 @@ checker with an independent classification from the standard library's ``ipaddre
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 
@@ -32,6 +33,7 @@ DNS = {
     "nxdomain.test": socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
     "empty.test": [],
     "v6loop.test": ["::1"],
+    "slow.test": "hang",
 }
 
 #: (URL, expected words in the refusal's address class)
@@ -78,6 +80,7 @@ CATALOGUE = [
     ("http://mixed.test/", "private"), ("http://mapped.test/", "IPv4-mapped"), ("http://nat64.test/", "NAT64"),
     ("http://cgnat.test/", "CGNAT"), ("http://ula.test/", "unique-local"), ("http://v6loop.test/", "loopback"),
     ("http://nxdomain.test/", "DNS failure"), ("http://empty.test/", "DNS failure"),
+    ("http://slow.test/", "DNS failure"),
     # credentials in the URL change nothing
     ("http://user:pw@127.0.0.1/", "loopback"), ("https://example.com@10.0.0.1/", "private"),
 ]
@@ -91,6 +94,8 @@ class StubDNS:
     async def __call__(self, host, port):
         self.calls.append(host)
         answer = self.table.get(host, ["93.184.216.34"])
+        if answer == "hang":
+            await asyncio.sleep(3600)
         if isinstance(answer, Exception):
             raise answer
         return list(answer)
@@ -116,6 +121,7 @@ def _source(url):
                                                 staleness=StalenessPolicy(on_source_error="error")))
     src.guard.resolver = StubDNS()
     src.guard.inner_backend = NoSockets()
+    src.guard.dns_timeout = 0.05
     return src
 
 

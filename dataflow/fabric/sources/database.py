@@ -118,8 +118,12 @@ class DatabaseSource(Source):
             self.stats["not_modified"] += 1
         return changed
 
-    async def read(self):
+    async def fetch_all(self) -> dict:
+        """Every table: ``{table: rows}`` (the tables are known once the database is open)."""
         await self._open()
+        return await super().fetch_all()
+
+    async def read(self):
         return await self.fetch_all()
 
     async def check(self) -> None:

@@ -227,6 +227,8 @@ class Guard:
         self.resolver = resolver or system_resolver
         self.classify = classify_fn or classify
         self.resolutions = 0
+        #: seconds a lookup may take; a slower one is a DNS failure, so refused
+        self.dns_timeout = 10.0
         self.connections: list = []
         #: the httpcore backend that really opens sockets (None: httpcore's own); tests put a
         #: recorder here that never opens one
@@ -258,9 +260,10 @@ class Guard:
         else:
             self.resolutions += 1
             try:
-                found = await self.resolver(host, port)
-            except (OSError, UnicodeError) as exc:
-                raise SourceRefusedError(f"{host!r} does not resolve ({exc}): refused", address=host,
+                async with asyncio.timeout(self.dns_timeout):
+                    found = await self.resolver(host, port)
+            except (OSError, UnicodeError, TimeoutError) as exc:
+                raise SourceRefusedError(f"{host!r} does not resolve ({type(exc).__name__}: {exc}): refused", address=host,
                                          address_class="DNS failure") from exc
             ips = []
             for a in found:
