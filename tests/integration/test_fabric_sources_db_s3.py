@@ -76,7 +76,7 @@ async def test_database_source_reads_and_refreshes(db, other):
 
 async def test_database_source_is_read_only(db, other):
     url, flow, table = other
-    before = hashlib.md5(open(url.removeprefix("sqlite:///"), "rb").read()).hexdigest() if url.startswith("sqlite") else None
+    before = _digest(url) if url.startswith("sqlite") else None
     crm = db.source("crm", DatabaseSourceConfig(url=url, tables=[table]))
     assert len(await crm.fetch(table)) == 3
     for sql in (f'DELETE FROM "{table}"', f'UPDATE "{table}" SET name = \'x\'',  # noqa: S608
@@ -102,7 +102,12 @@ async def test_database_source_is_read_only(db, other):
         assert [(t, len(rows)) for t, rows in (await every.read()).items()] == [(table, 3)]
         await every.stop()
     if before is not None:  # the file was not even touched (no migration table, no schema change)
-        assert hashlib.md5(open(url.removeprefix("sqlite:///"), "rb").read()).hexdigest() == before
+        assert _digest(url) == before
+
+
+def _digest(url: str) -> str:
+    with open(url.removeprefix("sqlite:///"), "rb") as fh:
+        return hashlib.md5(fh.read()).hexdigest()
 
 
 # -- S3 on moto's server ----------------------------------------------------------------------------------
