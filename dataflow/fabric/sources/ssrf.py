@@ -108,6 +108,9 @@ V6 = _nets((
     ("ff00::/8", "multicast"),
 ))
 GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+#: the classes above whose addresses carry an IPv4 address (named in the refusal)
+EMBEDDING = frozenset(("IPv4-mapped IPv6", "IPv4-translated IPv6 (SIIT)", "IPv4-compatible IPv6", "NAT64 (RFC 6052)",
+                       "NAT64 local-use (RFC 8215)", "6to4", "Teredo"))
 #: IPv6 ranges carrying an IPv4 address in their low 32 bits
 LOW32_V4 = [ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")]
 
@@ -142,7 +145,7 @@ def classify(ip) -> str | None:
         return "scoped IPv6"
     for net, what in V6:
         if ip in net:
-            inner = _embedded_v4(ip)
+            inner = _embedded_v4(ip) if what in EMBEDDING else None
             if inner is not None:
                 return f"{what} embedding {inner} ({classify(inner) or 'public'})"
             return what
