@@ -24,7 +24,7 @@ $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard _native/*.pyx) $(wild
 
 # Tests and benchmarks add the server drivers, numpy/pandas/arrow, hypothesis, matplotlib...
 $(TEST_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q --no-build-isolation -e '.[postgres,mysql,mongo,vector,cache,fabric,speed,test,bench]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[postgres,mysql,mongo,vector,cache,fabric,s3,kafka,speed,test,bench]'
 	touch $(TEST_STAMP)
 
 build: $(STAMP)

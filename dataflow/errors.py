@@ -137,5 +137,16 @@ class SourceError(FabricError):
     too old for its staleness policy -- and no earlier data may be served instead."""
 
 
+class SourceRefusedError(SourceError):
+    """An outbound source connection was refused before any packet left: the address (or the
+    name's resolved address, or its spelling) is not a public one -- loopback, private,
+    link-local, CGNAT, metadata, ...  ``address`` and ``address_class`` say which and why."""
+
+    def __init__(self, message: str, *, address: str | None = None, address_class: str | None = None):
+        super().__init__(message)
+        self.address = address
+        self.address_class = address_class
+
+
 __all__ = [name for name, obj in list(globals().items())
            if isinstance(obj, type) and issubclass(obj, BaseException)]

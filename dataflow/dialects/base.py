@@ -20,6 +20,8 @@ _filters = _native.load("filters")
 
 class Dialect:
     name = "base"
+    #: what makes the current transaction refuse writes (the fabric's read-only database sources)
+    read_only_sql: str | None = None
     code = 0                      # _native.params dialect code
     paramstyle = "?"              # "$", "?" or "%s"
     quote_char = '"'

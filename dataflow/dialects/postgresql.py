@@ -11,6 +11,7 @@ K = _native.load("params")  # kind and dialect codes: the same ints in both impl
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
+    read_only_sql = "SET TRANSACTION READ ONLY"
     code = K.POSTGRESQL
     paramstyle = "$"
     quote_char = '"'

@@ -12,6 +12,7 @@ K = _native.load("params")  # kind and dialect codes: the same ints in both impl
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
+    read_only_sql = "PRAGMA query_only = ON"  # per connection; the source's DataFlow only reads
     code = K.SQLITE
     paramstyle = "?"
     quote_char = '"'

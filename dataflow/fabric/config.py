@@ -263,11 +263,13 @@ class FileSourceConfig(_SourceConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseSourceConfig(_SourceConfig):
-    """Another database, read through its own DataFlow (read-only)."""
+    """Another database, read through its own DataFlow (read-only): ``tables`` to read (empty:
+    every table with an ``id`` primary key), at most ``max_rows`` rows per fetch."""
 
     url: str
     tables: tuple = ()
     read_only: bool = True
+    max_rows: int = 10_000
 
     kind = "database"
 
@@ -278,11 +280,17 @@ class DatabaseSourceConfig(_SourceConfig):
         if self.read_only is not True:
             raise ConfigurationError("DatabaseSourceConfig.read_only: database sources are read-only")
         object.__setattr__(self, "tables", tuple(self.tables))
+        if not all(isinstance(t, str) and NAME_RE.match(t) for t in self.tables):
+            raise ConfigurationError(f"DatabaseSourceConfig.tables must be table names, got {self.tables!r}")
+        if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, int) or self.max_rows <= 0:
+            raise ConfigurationError(f"DatabaseSourceConfig.max_rows must be a positive int, got {self.max_rows!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class StreamSourceConfig(_SourceConfig):
-    """A WebSocket stream (``ws://``/``wss://``), Redis Stream or Kafka topic."""
+    """A WebSocket stream (``ws://``/``wss://``), a Redis Stream (``redis://``, ``topic`` = the
+    stream's key) or a Kafka topic (``kafka://broker:9092``, ``topic``).  The newest
+    ``buffer_size`` messages are kept."""
 
     url: str
     topic: str | None = None
@@ -294,7 +302,14 @@ class StreamSourceConfig(_SourceConfig):
     def __post_init__(self):
         super().__post_init__()
         _http_url("StreamSourceConfig.url", self.url, schemes=("ws", "wss", "redis", "rediss", "kafka"))
+        if isinstance(self.buffer_size, bool) or not isinstance(self.buffer_size, int):
+            raise ConfigurationError(f"StreamSourceConfig.buffer_size must be an int, got {self.buffer_size!r}")
         _positive("StreamSourceConfig", buffer_size=self.buffer_size)
+        needs_topic = urlsplit(self.url).scheme in ("redis", "rediss", "kafka")
+        if needs_topic and (not isinstance(self.topic, str) or not self.topic):
+            raise ConfigurationError(f"StreamSourceConfig.topic must name the stream/topic for {self.url!r}")
+        if not isinstance(self.allow_private, bool):
+            raise ConfigurationError("StreamSourceConfig.allow_private must be a bool")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,6 +330,8 @@ class CloudSourceConfig(_SourceConfig):
             raise ConfigurationError("CloudSourceConfig.bucket must be a non-empty string")
         if self.endpoint_url is not None:
             _http_url("CloudSourceConfig.endpoint_url", self.endpoint_url)
+        if not isinstance(self.allow_private, bool):
+            raise ConfigurationError("CloudSourceConfig.allow_private must be a bool")
 
 
 SOURCE_CONFIGS = (RestSourceConfig, FileSourceConfig, DatabaseSourceConfig, StreamSourceConfig, CloudSourceConfig)

@@ -27,6 +27,11 @@ class Metrics:
         self.source_errors = Counter("fabric_source_errors", "failed source reads", ["source"], registry=r)
         self.breaker_state = Gauge("fabric_breaker_state", "circuit state: 0 closed, 1 half-open, 2 open",
                                    ["source"], registry=r)
+        self.breaker_transitions = Counter("fabric_breaker_transitions", "circuit state changes, by the state entered",
+                                           ["source", "state"], registry=r)
+        self.stale_served_count = Counter("fabric_source_stale_served",
+                                          "reads answered with the last successful data because the source failed "
+                                          "or its circuit was open", ["source"], registry=r)
         self._req_children: dict = {}
 
     def request(self, product: str, status: int, seconds: float) -> None:
@@ -45,6 +50,12 @@ class Metrics:
 
     def breaker(self, source: str, state: str) -> None:
         self.breaker_state.labels(source).set(STATE_VALUE[state])
+
+    def breaker_transition(self, source: str, state: str) -> None:
+        self.breaker_transitions.labels(source, state).inc()
+
+    def stale_served(self, source: str) -> None:
+        self.stale_served_count.labels(source).inc()
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

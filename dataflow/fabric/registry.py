@@ -43,6 +43,7 @@ class Fabric:
                                      f"{', '.join(c.__name__ for c in SOURCE_CONFIGS)}, got {type(config).__name__}")
         self._not_running("db.source")
         src = make_source(name, config)
+        src.fabric = self
         self.sources[name] = src
         return src
 

@@ -118,3 +118,52 @@ async def until(pred, timeout=5.0, step=0.01):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(step)
+
+
+class RedirectServer:
+    """A loopback HTTP server for redirect and pinning tests: ``/hop?to=URL`` answers 302 to
+    ``URL``, ``/loop`` redirects to itself, anything else answers ``{"path", "host"}``.
+    ``hosts`` keeps the Host header of every request."""
+
+    def __init__(self):
+        from urllib.parse import parse_qs, urlsplit
+        self.hosts: list = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                server.hosts.append(self.headers.get("Host"))
+                if parts.path == "/hop":
+                    return self._send(302, b"", {"Location": parse_qs(parts.query)["to"][0]})
+                if parts.path == "/loop":
+                    return self._send(302, b"", {"Location": "/loop"})
+                body = json.dumps({"path": parts.path, "host": self.headers.get("Host")}).encode()
+                self._send(200, body, {"Content-Type": "application/json"})
+
+            def _send(self, status, body, headers):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="test-redirects", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)

@@ -42,7 +42,7 @@ async def test_seed_fabric_section(db, tables, monkeypatch, backend):
         from dataflow.fabric import RestSourceConfig, BearerAuth, StalenessPolicy  # noqa: F401
 
         db.source("crm", RestSourceConfig(
-            url=api.url,
+            url=api.url, allow_private=True,  # the test API is on loopback (SSRF guard off, explicitly)
             auth=BearerAuth(token_env="CRM_API_TOKEN"),
             poll_interval=60,
         ))

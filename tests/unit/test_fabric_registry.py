@@ -77,9 +77,15 @@ def test_source_names(db):
         db.source("unknown")
 
 
-def test_unbuilt_source_kinds_say_so(db):
-    with pytest.raises(UnsupportedFeatureError, match="DatabaseSourceConfig"):
-        db.source("warehouse", DatabaseSourceConfig(url="sqlite:///x.db"))
+def test_every_source_kind_makes_a_handle(db):
+    # their reads are tested against real counterparts in tests/integration/test_fabric_sources*.py
+    from dataflow.fabric import CloudSourceConfig, StreamSourceConfig
+    assert db.source("warehouse", DatabaseSourceConfig(url="sqlite:///x.db")).kind == "database"
+    assert db.source("ws", StreamSourceConfig(url="wss://feed.example.com/x")).kind == "stream"
+    assert db.source("rs", StreamSourceConfig(url="redis://cache.example.com/0", topic="events")).kind == "stream"
+    assert db.source("s3", CloudSourceConfig(bucket="b")).kind == "cloud"
+    with pytest.raises(ConfigurationError, match="topic"):
+        StreamSourceConfig(url="redis://cache.example.com/0")
 
 
 def test_products_refuse_unknown_dependencies_and_cycles(db):

@@ -1,7 +1,11 @@
 """REST sources on httpx: auth read from the environment per request, a timeout, retries with
 exponential backoff (connection errors, timeouts, 429, 5xx), and conditional requests -- the
 ETag / Last-Modified of the last response go out as If-None-Match / If-Modified-Since, so an
-unchanged source answers 304 and costs no product refresh."""
+unchanged source answers 304 and costs no product refresh.
+
+Unless the config says ``allow_private=True``, every connection goes through the SSRF guard
+(``ssrf.py``: resolved once, checked, pinned) and redirects are followed here, hop by hop, each
+hop's URL checked before it is requested (at most ``MAX_REDIRECTS``)."""
 
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ import time
 import httpx
 
 from ...errors import SourceError
+from .ssrf import Guard, pinned_transport
 from .base import Source
 
 RETRY_STATUS = frozenset((429, 500, 502, 503, 504))
+MAX_REDIRECTS = 5
 
 
 class RestSource(Source):
@@ -29,6 +35,9 @@ class RestSource(Source):
         #: keys a poll just refreshed: the product refresh it triggers reads them without a request
         self._primed: set = set()
         self._token: tuple[str, float] | None = None
+        #: the SSRF guard of this source's connections (None with allow_private=True); a test
+        #: may replace its resolver before the first request
+        self.guard = None if config.allow_private else Guard()
 
     def names(self) -> list:
         return list(self.config.endpoints)
@@ -46,8 +55,10 @@ class RestSource(Source):
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             # a client's connections belong to the loop that opened them
-            self._client = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=True,
-                                             headers=dict(self.config.headers))
+            transport = None if self.guard is None else pinned_transport(self.guard)
+            self._client = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False,
+                                             headers=dict(self.config.headers), transport=transport,
+                                             trust_env=self.guard is None)
             self._client_loop = loop
         return self._client
 
@@ -63,7 +74,7 @@ class RestSource(Source):
             data = {"grant_type": "client_credentials"}
             if auth.scopes:
                 data["scope"] = " ".join(auth.scopes)
-            r = await self.client().post(auth.token_url, data=data, auth=(cid, secret))
+            r = await self._send("POST", auth.token_url, auth=(cid, secret), data=data)
             if r.status_code != 200:
                 raise SourceError(f"source {self.name!r}: OAuth2 token request failed with HTTP {r.status_code}")
             body = r.json()
@@ -108,7 +119,7 @@ class RestSource(Source):
         while True:
             self.stats["requests"] += 1
             try:
-                r = await self.client().get(url, params=params, headers=headers)
+                r = await self._send("GET", url, params=params, headers=headers)
             except httpx.HTTPError as exc:
                 if attempt >= cfg.retries:
                     raise SourceError(f"source {self.name!r}: {type(exc).__name__}: {exc or 'request failed'}") from exc
@@ -117,6 +128,23 @@ class RestSource(Source):
                     return r
             await asyncio.sleep(cfg.backoff * (2 ** attempt))
             attempt += 1
+
+    async def _send(self, method: str, url: str, auth=None, **options) -> httpx.Response:
+        """Send a request, following redirects one hop at a time; with the SSRF guard on, each
+        hop's URL is checked first (and its connection checked and pinned by the guard)."""
+        if self.guard is not None:
+            self.guard.check_url(url)
+        client = self.client()
+        request = client.build_request(method, url, **options)
+        for hop in range(MAX_REDIRECTS + 1):
+            if self.guard is not None and hop:
+                self.guard.check_url(str(request.url))
+            r = await client.send(request, auth=auth)
+            if not r.is_redirect or r.next_request is None:
+                return r
+            await r.aclose()
+            request, auth = r.next_request, None  # credentials never follow a redirect
+        raise SourceError(f"source {self.name!r}: more than {MAX_REDIRECTS} redirects from {request.url}")
 
     async def check(self) -> None:
         """Reachable: the base URL answers with anything below 500."""
