@@ -38,8 +38,9 @@ def _close_sessions():
 
 def _session(block):
     key = SESSION_OF[block.id]
-    # a page's earlier sessions are finished once a later one starts
-    for other in [k for k in _sessions if k[0] == key[0] and k[1] < key[1]]:
+    # blocks run in page order: every other session is finished once this one is reached (its
+    # DataFlow instances closed, so node names like UserCreateNode are not ambiguous)
+    for other in [k for k in _sessions if k != key]:
         _sessions.pop(other).close()
     if key not in _sessions:
         _sessions[key] = runner.Session()
