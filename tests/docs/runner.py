@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import types
 import uuid
 from collections import Counter
 from urllib.parse import urlsplit, urlunsplit
@@ -62,7 +63,10 @@ class Session:
 
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="dataflow-docs-")
-        self.ns: dict = {"__name__": "__docs__"}
+        # a real module, so annotations and pickling resolve names as in a user's own module
+        self.module = types.ModuleType(f"dataflow_docs_{uuid.uuid4().hex[:8]}")
+        sys.modules[self.module.__name__] = self.module
+        self.ns: dict = self.module.__dict__
         self.urls: dict = {}            # server kind -> URL of the session's private database
         from dataflow.nodes.registry import LIVE
         self._before = set(id(v) for v in LIVE.values())
@@ -141,7 +145,7 @@ class Session:
     def _exec(self, block: Block, code: str, out, first_line: int) -> None:
         # padded so tracebacks point at the Markdown line
         src = "\n" * max(first_line, 0) + code
-        compiled = compile(src, block.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        compiled = compile(src, block.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
         with contextlib.redirect_stdout(out):
             if compiled.co_flags & inspect.CO_COROUTINE:
                 from dataflow._loop import _thread_loop
@@ -173,5 +177,6 @@ class Session:
                     drop = f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")
                     self._admin(SERVERS[kind], drop)
         finally:
+            sys.modules.pop(self.module.__name__, None)
             self.ns.clear()
             shutil.rmtree(self.tmp, ignore_errors=True)
