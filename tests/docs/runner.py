@@ -35,8 +35,8 @@ MY_URL = os.environ.get("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/
 REDIS_URL = os.environ.get("DATAFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SERVERS = {"postgresql": PG_URL, "mysql": MY_URL, "redis": REDIS_URL}
-DOC_URLS = {"postgresql": re.compile(r"postgresql://postgres@127\.0\.0\.1(?::5432)?/test\b"),
-            "mysql": re.compile(r"mysql://root@127\.0\.0\.1(?::3306)?/test\b"),
+DOC_URLS = {"postgresql": re.compile(r"postgresql://(?P<user>[\w-]+)@127\.0\.0\.1(?::5432)?/test\b"),
+            "mysql": re.compile(r"mysql://(?P<user>[\w-]+)@127\.0\.0\.1(?::3306)?/test\b"),
             "redis": re.compile(r"redis://127\.0\.0\.1:6379/0\b")}
 
 #: what happened to each block, for the summary line (conftest.py prints it)
@@ -56,6 +56,15 @@ def reachable(url: str) -> bool:
 def _with_database(url: str, name: str) -> str:
     p = urlsplit(url)
     return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+def _as_user(url: str, user: str | None) -> str:
+    """``url`` (the session's private database) as the user the page's URL names."""
+    p = urlsplit(url)
+    if not user or user == p.username:
+        return url
+    host = p.netloc.rpartition("@")[2]
+    return urlunsplit((p.scheme, f"{user}@{host}", p.path, p.query, p.fragment))
 
 
 class Session:
@@ -102,9 +111,10 @@ class Session:
             admin.close()
 
     # -- running -------------------------------------------------------------------------------
-    def prepare(self, block: Block) -> str:
-        code = block.code
-        for old, new in block.replace:
+    def prepare(self, block: Block, code: str | None = None) -> str:
+        replace = block.replace if code is None else []
+        code = block.code if code is None else code
+        for old, new in replace:
             if old not in code:
                 raise AssertionError(f"{block.id}: doctest-replace text {old!r} is not in the block")
             code = code.replace(old, new)
@@ -112,7 +122,7 @@ class Session:
             if kind not in SERVERS:
                 raise AssertionError(f"{block.id}: unknown db={kind!r} (postgresql, mysql, redis)")
             url = self.url(kind)
-            code = DOC_URLS[kind].sub(url, code)
+            code = DOC_URLS[kind].sub(lambda m, url=url: _as_user(url, m.groupdict().get("user")), code)
         return code
 
     def run(self, block: Block) -> None:
@@ -124,7 +134,7 @@ class Session:
         try:
             if block.kind == "python":
                 if block.setup:
-                    self._exec(block, block.setup, io.StringIO(), first_line=block.line - block.setup.count("\n") - 1)
+                    self._exec(block, self.prepare(block, block.setup), io.StringIO(), first_line=block.line - block.setup.count("\n") - 1)
                 self._exec(block, code, out, first_line=block.line)
             else:
                 self._shell(block, code, out)
@@ -132,6 +142,8 @@ class Session:
             sys.path.remove(self.tmp)
             os.chdir(cwd)
         got = out.getvalue()
+        if block.expected is not None and block.arrows is not None:
+            raise AssertionError(f"{block.id}: both a text block and `# ->` comments give the output; keep one")
         if block.expected is not None:
             expected = block.expected
         elif block.arrows is not None:
