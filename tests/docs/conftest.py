@@ -12,4 +12,4 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"doc examples: {ran} blocks ran ({o['ran python']} python, {o['ran shell']} shell), "
         f"{o['failed']} failed, {sum(skips.values())} skipped [{reasons}]; "
-        f"{o['display']} display fences (text/json/...) are not code")
+        f"{o['display']} display or output fences (text, json, ...) are not code")
