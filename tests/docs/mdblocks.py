@@ -31,7 +31,7 @@ PYTHON = {"python", "py", "python3", "pycon"}
 SHELL = {"bash", "sh", "shell", "console"}
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<ticks>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
-_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
+_COMMENT = re.compile(r"^[ \t]*<!--(.*?)-->", re.S | re.M)   # at the start of a line: not `inline` mentions
 _ARROW = re.compile(r"#\s*->\s?(.*)$")
 
 
