@@ -40,10 +40,11 @@ test: $(TEST_STAMP)
 	DATAFLOW_NO_NATIVE=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 # The documentation site into site/ (git-ignored); mkdocs.yml has strict: true, so a warning
-# (a broken link, a docstring the API reference cannot render) fails the build.  Then the built
+# (a broken link, a docstring the API reference cannot render) fails the build -- not with -q,
+# which hides warnings from the strict count as well.  Then the built
 # Getting started page is opened in headless Chromium (skipped when it is not installed).
 docs: $(TEST_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --clean -q -d site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --clean -d site
 	$(BIN)/python tests/docs/render_check.py site
 
 bench: $(TEST_STAMP)
