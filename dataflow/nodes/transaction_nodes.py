@@ -32,9 +32,10 @@ _CURRENT: contextvars.ContextVar = contextvars.ContextVar("dataflow_tx_scope", d
 
 
 class _Scope:
-    __slots__ = ("node_id", "tx", "lock", "rollback_on_error", "failed_by", "outcome", "commit_at_end")
+    __slots__ = ("node_id", "tx", "lock", "rollback_on_error", "failed_by", "outcome", "commit_at_end",
+                 "pending")
 
-    def __init__(self, node_id, tx, lock, rollback_on_error, commit_at_end=False):
+    def __init__(self, node_id, tx, lock, rollback_on_error, commit_at_end=False, pending=False):
         self.node_id = node_id
         self.tx = tx
         self.lock = lock
@@ -43,10 +44,29 @@ class _Scope:
         self.outcome = "active"
         #: an unconnected scope with no commit/rollback node: the run's outcome decides
         self.commit_at_end = commit_at_end
+        #: a top-level scope's BEGIN waits for the first node that runs in it: a node outside the
+        #: scope that feeds one inside must not wait for the connection the scope would hold
+        #: (SQLite has one writer connection: that wait was a deadlock until pool_timeout)
+        self.pending = pending
+
+    @property
+    def active(self) -> bool:
+        return self.pending or self.tx.active
+
+    async def ensure(self) -> None:
+        """BEGIN now if the scope has not begun yet (called under ``lock``)."""
+        if self.pending:
+            await self.tx.begin()
+            self.pending = False
 
     async def finalize(self, failed: bool) -> None:
         """Run end: a scope never committed is rolled back -- unless it commits at the end of a
-        run that succeeded (an unconnected scope without a TransactionCommitNode)."""
+        run that succeeded (an unconnected scope without a TransactionCommitNode).  A scope no
+        node ran in never began: nothing to end."""
+        if self.pending:
+            self.pending = False
+            self.outcome = "rolled_back" if failed or not self.commit_at_end else "committed"
+            return
         if self.tx.active:
             async with self.lock:
                 if self.commit_at_end and not failed:
@@ -101,13 +121,14 @@ async def _run_scoped(ctx: RunContext, thunk):
         return await thunk()
     reg.member[ctx.node_id] = scope.node_id
     async with scope.lock:
-        if not scope.tx.active:
+        if not scope.active:
             if scope.outcome == "committed":
                 reg.member[ctx.node_id] = None
                 return await thunk()  # the scope is over: later nodes run on their own
             why = f" because node {scope.failed_by!r} failed" if scope.failed_by else ""
             raise WorkflowError(f"transaction scope {scope.node_id!r} was rolled back{why}; "
                                 f"node {ctx.node_id!r} did not run in it")
+        await scope.ensure()
         token = _CURRENT.set(scope)
         try:
             with scope.tx.joined():
@@ -202,10 +223,11 @@ class TransactionScopeNode(Node):
             ctx.state[_WRAPPER] = _run_scoped
         parent = _CURRENT.get()
         tx = db.driver.transaction(isolation_level if parent is None else None, yield_conn=False)
-        await tx.begin()
+        if parent is not None:
+            await tx.begin()  # a savepoint: the parent has begun (this node ran in it)
         lock = parent.lock if parent is not None and parent.tx.driver is db.driver else asyncio.Lock()
         scope = _Scope(self.node_id, tx, lock, bool(rollback_on_error),
-                       _commits_at_end(self.node_id, ctx.state.get("workflow")))
+                       _commits_at_end(self.node_id, ctx.state.get("workflow")), pending=parent is None)
         reg.scopes[self.node_id] = scope
         reg.member[self.node_id] = self.node_id
         if parent is not None:
@@ -222,6 +244,7 @@ class TransactionCommitNode(Node):
 
     async def run(self, ctx: RunContext, **_ignored):
         scope = _need_scope(self, "commit it")
+        await scope.ensure()
         await scope.tx.commit()
         scope.outcome = "committed"
         ctx.state[_STATE].member[ctx.node_id] = None
@@ -235,6 +258,7 @@ class TransactionRollbackNode(Node):
 
     async def run(self, ctx: RunContext, reason=None, **_ignored):
         scope = _need_scope(self, "roll it back")
+        await scope.ensure()
         await scope.tx.rollback()
         scope.outcome = "rolled_back"
         ctx.state[_STATE].member[ctx.node_id] = None
@@ -249,6 +273,7 @@ class TransactionSavepointNode(Node):
     async def run(self, ctx: RunContext, name=None, **_ignored):
         scope = _need_scope(self, "create a savepoint")
         name = name or f"sp_{self.node_id}"
+        await scope.ensure()
         await scope.tx.savepoint(name)
         return {"transaction_id": scope.node_id, "savepoint": name}
 
@@ -263,6 +288,7 @@ class TransactionRollbackToSavepointNode(Node):
         sp = savepoint or name
         if not sp:
             raise ValidationError(f"{self.node_type()} {self.node_id!r} needs 'savepoint' (the savepoint name)")
+        await scope.ensure()
         await scope.tx.rollback_to(sp)
         return {"transaction_id": scope.node_id, "savepoint": sp, "status": "rolled_back_to_savepoint"}
 

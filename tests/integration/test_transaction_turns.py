@@ -162,3 +162,30 @@ async def test_unconnected_scope_with_commit_node_is_left_to_it(db, tables):
         wf.build(), {"product_id": p["id"], "user_id": 7, "total": 20.0, "new_stock": 4})
     assert await db.express.count("Order") == 0
     assert (await db.express.read("Product", p["id"]))["stock"] == 5
+
+
+async def test_unconnected_scope_fed_by_a_node_added_before_it(db, tables, url):
+    """A write outside the scope (added before it) feeding a node inside it: the scope's
+    transaction begins when its first member runs, so the outside node never waits for the
+    connection the scope holds (SQLite has one writer: this waited out pool_timeout)."""
+    shop(db, tables)
+
+    def wf():
+        w = WorkflowBuilder()
+        w.add_node("ProductCreateNode", "make", {"name": "Lamp", "price": 20.0, "stock": 5})
+        w.add_node("TransactionContextNode", "tx")
+        w.add_node("OrderCreateNode", "order", {"user_id": 7, "status": "placed"})
+        w.add_connection("make", "price", "order", "total")
+        w.add_node("ProductUpdateNode", "take", {"stock": "{new_stock}"})
+        w.add_connection("make", "id", "take", "id")
+        return w.build()
+    for rt in (AsyncLocalRuntime(), AsyncLocalRuntime(max_concurrency=1)):
+        results, _ = await asyncio.wait_for(rt.execute_workflow_async(wf(), {"new_stock": 4}), 20)
+        assert results["order"]["total"] == 20.0, results
+    assert await db.express.count("Order") == 2
+    with pytest.raises(E.NodeExecutionError, match="take"):
+        await asyncio.wait_for(AsyncLocalRuntime().execute_workflow_async(wf(), {"new_stock": "many"}), 20)
+    # the scope rolled back: no third order; the product made outside it stays
+    assert await db.express.count("Order") == 2
+    assert await db.express.count("Product") == 3
+    assert db.pool_stats()["active"] == 0
