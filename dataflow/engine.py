@@ -34,7 +34,8 @@ class DataFlow:
                  existing_schema_mode=False, migration_lock_timeout=30, multi_tenant=False,
                  tenant_isolation="predicate", cache_enabled=False, cache_ttl=300, cache_max_entries=None,
                  cache_max_bytes=None, redis_url=None, monitoring=False, slow_query_threshold=1.0, testing=False,
-                 adapter=None, name=None, **compat):
+                 adapter=None, name=None, read_url=None, read_pool_size=None, max_replica_lag=None,
+                 **compat):
         adapter_url = getattr(adapter, "database_url", None) if adapter is not None else None
         if adapter is not None and adapter_url is None:
             raise ConfigurationError(f"adapter {type(adapter).__name__} has no database_url")
@@ -46,7 +47,8 @@ class DataFlow:
             tenant_isolation=tenant_isolation,
             cache_enabled=cache_enabled, cache_ttl=cache_ttl, cache_max_entries=cache_max_entries,
             cache_max_bytes=cache_max_bytes, redis_url=redis_url, monitoring=monitoring,
-            slow_query_threshold=slow_query_threshold, testing=testing, name=name)
+            slow_query_threshold=slow_query_threshold, testing=testing, name=name,
+            read_url=read_url, read_pool_size=read_pool_size, max_replica_lag=max_replica_lag)
         self.adapter = adapter
         self.name = claim_name(self.config.name, self, explicit=name is not None)
         #: models are documents (mongodb://): the document store instead of the SQL one
@@ -293,6 +295,14 @@ class DataFlow:
         """``async with db.all_tenants():`` explicit cross-tenant admin work: no tenant predicate;
         new rows must name their ``tenant_id``."""
         return self.tenant_context.all()
+
+    def use_primary(self):
+        """``with db.use_primary():`` (or ``async with``): reads in the block go to the primary even
+        when ``read_url`` names replicas (reads that must see writes made elsewhere, e.g. by
+        another process).  Writes and transactions always use the primary; without replicas
+        this does nothing."""
+        from .drivers.replicas import use_primary
+        return use_primary()
 
     def transaction(self, isolation_level: str | None = None):
         """A transaction every statement of this task joins (nodes, express, bulk, raw SQL).
