@@ -92,6 +92,9 @@ class DataFlow:
             from .cache import make_cache
             self.cache = make_cache(self.config)
             self.driver.add_hook("after_commit", self.cache.invalidate)
+            if self.config.read_urls and getattr(self.cache, "shared", False):
+                from .drivers.replicas import use_primary
+                self.cache.fill_context = use_primary   # see SharedCache.fill_context
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the
             # tenant set per transaction by the driver, raw SQL on tenant tables vetted

@@ -30,6 +30,7 @@ import dataclasses
 import itertools
 import logging
 import re
+import threading
 import time
 from collections import deque
 
@@ -50,7 +51,7 @@ HISTORY = 256
 _ids = itertools.count(1)
 
 # -- which statements may run on a replica ----------------------------------------------------------
-_READ_HEAD = re.compile(r"^\s*(SELECT|WITH|VALUES|TABLE|SHOW)\b", re.I)
+_READ_HEAD = re.compile(r"^\s*(SELECT|WITH|VALUES|TABLE)\b", re.I)
 #: anything in a read that makes it belong to the primary: a write in a CTE or SELECT INTO, row
 #: locks, sequences and locks, server variables (they describe the server a write will run on)
 _PRIMARY_ONLY = re.compile(
@@ -166,6 +167,8 @@ class Replica:
         if self.up:
             logger.warning("read replica %s skipped until it answers again: %s", self.label, why)
         self.up = False
+        # what it holds is learnt again when it is back (it may come back rebuilt, behind)
+        self.caught_up = float("-inf")
         self.errors += 1
         self.retry_at = now + self.backoff
         self.backoff = min(self.backoff * 2, RETRY_MAX)
@@ -201,8 +204,9 @@ class ReplicaRouting:
         self._last_write = float("-inf")       # the latest acknowledged write (all sessions)
         self._history: deque = deque(maxlen=HISTORY)  # (time, primary position)
         self._probed_at = float("-inf")
-        self._probing = False
+        self._probing_since = None             # a probe is running (in some loop) since then
         self._tasks: set = set()
+        self._lock = threading.Lock()          # _writing, counted from every thread's loop
 
     # tenant_isolation="rls": the replicas set the tenant per (read-only) transaction too
     @property
@@ -221,8 +225,9 @@ class ReplicaRouting:
         if _PRIMARY.get() or not is_read(sql):
             return None
         now = time.monotonic()
-        if now - self._probed_at >= PROBE_INTERVAL and not self._probing:
-            self._start_probe(now)
+        if now - self._probed_at >= PROBE_INTERVAL and (
+                self._probing_since is None or now - self._probing_since > 3 * PROBE_TIMEOUT):
+            self._start_probe(now)   # (the second case: a probe lost with its closed loop)
         s = sessions.current()
         fence = s.fences.get(self.router_id, float("-inf")) if s is not None else float("-inf")
         if self.hooks.after_commit:    # someone acts on other sessions' writes: honour them all
@@ -246,11 +251,13 @@ class ReplicaRouting:
         sessions.ensure().fences[self.router_id] = t
 
     async def _write(self, call, *args):
-        self._writing += 1
+        with self._lock:
+            self._writing += 1
         try:
             return await call(*args)
         finally:
-            self._writing -= 1
+            with self._lock:
+                self._writing -= 1
             self._wrote()
 
     async def _read(self, r: Replica, method: str, sql: str, params, primary_call):
@@ -312,12 +319,7 @@ class ReplicaRouting:
         return await super()._begin(isolation)
 
     async def _commit(self, conn) -> None:
-        self._writing += 1
-        try:
-            await super()._commit(conn)
-        finally:
-            self._writing -= 1
-            self._wrote()
+        await self._write(super()._commit, conn)
 
     @contextlib.asynccontextmanager
     async def connection(self):
@@ -326,18 +328,20 @@ class ReplicaRouting:
             async with super().connection() as con:
                 yield con
             return
-        self._writing += 1
+        with self._lock:
+            self._writing += 1
         try:
             async with super().connection() as con:
                 yield con
         finally:
-            self._writing -= 1
+            with self._lock:
+                self._writing -= 1
             self._wrote()
 
     # -- probes ----------------------------------------------------------------------------------------
     def _start_probe(self, now: float) -> None:
         self._probed_at = now
-        self._probing = True
+        self._probing_since = now
         # a fresh context: the probe joins no transaction, session or tenant of the reader's
         task = asyncio.get_running_loop().create_task(self._probe(), context=contextvars.Context())
         self._tasks.add(task)
@@ -349,7 +353,7 @@ class ReplicaRouting:
         except Exception:  # noqa: BLE001 - a probe never raises to anyone; the next one retries
             logger.debug("replica probe failed", exc_info=True)
         finally:
-            self._probing = False
+            self._probing_since = None
             self._probed_at = time.monotonic()
 
     async def probe(self) -> None:

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from dataflow import AsyncLocalRuntime, DataFlow, LocalRuntime, WorkflowBuilder
+from dataflow.types import Vector
 
 from . import replcluster
 from .conftest import IN_CI
@@ -64,6 +65,11 @@ async def db(pair):
     @db.model
     class Item:
         v: int
+
+    @db.model
+    class Doc:
+        title: str
+        embedding: Vector(3)
     try:
         yield db
     finally:
@@ -97,7 +103,12 @@ async def replica_serving(db, pair, timeout: float = 30) -> None:
     raise AssertionError(f"the replica never served a read: {db.pool_stats()}")
 
 
-async def test_routing_by_the_server_each_statement_ran_on(db, pair):
+def Item_qb(db):
+    from dataflow.query.builder import QueryBuilder
+    return QueryBuilder(db._table("Item"))
+
+
+async def test_routing_by_the_server_each_statement_ran_on(db, pair, tmp_path):
     it = await db.express.create("Item", {"v": 1})
     await replica_serving(db, pair)
     rep = db.driver.replicas[0]
@@ -109,6 +120,18 @@ async def test_routing_by_the_server_each_statement_ran_on(db, pair):
     assert await fresh(db.express.count("Item")) == 1
     await fresh(db.express.find_one("Item", {"v": 1}))
     assert rep.reads - before == 5
+    # vector search, QueryBuilder, export: reads too
+    await db.express.create("Doc", {"title": "a", "embedding": [1.0, 0.0, 0.0]})
+    await replica_serving(db, pair)
+    before = rep.reads
+    found = await fresh(db.express.vector_search("Doc", [1.0, 0.0, 0.0], k=1))
+    assert found["results"][0]["title"] == "a"
+    assert rep.reads > before
+    before = rep.reads
+    assert await fresh(Item_qb(db).count()) == 1
+    assert rep.reads == before + 1
+    out = await fresh(db.export("Item", str(tmp_path / "items.csv")))
+    assert out["rows"] == 1 and rep.reads > before + 1
 
     async def in_transaction():
         async with db.transaction() as tx:
@@ -255,3 +278,31 @@ async def test_workflow_create_then_read_reads_its_write(db, pair):
         assert (await asyncio.to_thread(sync_calls))["v"] == 8
     finally:
         pair.set_delay(0)
+
+
+async def test_with_a_cache_every_session_reads_every_write(pair):
+    """An after_commit consumer (the query cache) makes fences process-wide: a session that
+    wrote nothing must not fill the cache from a replica that lacks another session's write."""
+    db = DataFlow(pair.primary.url, read_url=pair.replica.url, max_replica_lag=30, cache_enabled=True)
+
+    @db.model
+    class Item:
+        v: int
+    try:
+        rid = (await db.express.create("Item", {"v": 0}))["id"]
+        await replica_serving(db, pair)
+        pair.set_delay(DELAY[pair.kind])
+        try:
+            for i in range(1, 31):
+                await fresh(db.express.update("Item", rid, {"v": i}))
+                assert (await fresh(db.express.read("Item", rid)))["v"] == i   # another session
+                assert (await fresh(db.express.read("Item", rid)))["v"] == i   # the cached value
+        finally:
+            pair.set_delay(0)
+        assert db.cache_stats()["hits"] >= 30
+    finally:
+        try:
+            for t in db.list_tables():
+                await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
+        finally:
+            await db.close_async()
