@@ -75,9 +75,11 @@ def run_sync(coro):
         # outside the except block: an error raised by ``coro`` must not carry the probe's
         # "no running event loop" RuntimeError as its __context__
         loop = _thread_loop()
-        # the caller's context, with the thread's read-your-writes session (sessions.py)
-        return loop.run_until_complete(loop.create_task(coro, context=sessions.sync_context()))
-    sessions.ensure()  # the caller's task and the call share a read-your-writes session
+        if sessions.enabled:  # the caller's context, with the thread's read-your-writes session
+            return loop.run_until_complete(loop.create_task(coro, context=sessions.sync_context()))
+        return loop.run_until_complete(coro)
+    if sessions.enabled:
+        sessions.ensure()  # the caller's task and the call share a read-your-writes session
     global _worker
     with _worker_lock:
         if _worker is None:

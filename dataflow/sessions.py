@@ -23,6 +23,10 @@ class Session:
         self.fences: dict = {}
 
 
+#: True once some DataFlow has read replicas: until then nothing needs a session, and the sync
+#: bridge and the workflow runtime skip opening one (no cost without replicas)
+enabled = False
+
 _SESSION: contextvars.ContextVar = contextvars.ContextVar("dataflow_read_session", default=None)
 
 #: the session of this context, or None

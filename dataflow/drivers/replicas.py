@@ -189,6 +189,7 @@ class ReplicaRouting:
     replica_driver = None
 
     def _init_replicas(self, config) -> None:
+        sessions.enabled = True
         self.router_id = next(_ids)
         self.max_replica_lag = float(config.max_replica_lag)
         self.replicas = []

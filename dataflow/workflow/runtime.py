@@ -253,7 +253,8 @@ class _Runtime:
         loop = asyncio.get_running_loop()
         # node tasks of this run share one read-your-writes session (a node reads what an
         # earlier node wrote, even on a read replica): opened before any task copies the context
-        sessions.ensure()
+        if sessions.enabled:
+            sessions.ensure()
 
         def release(nid: str) -> None:
             stack = [nid]

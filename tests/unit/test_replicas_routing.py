@@ -67,8 +67,10 @@ def test_use_primary_sync_and_async():
     assert asyncio.run(inside()) is True
 
 
-def test_sync_calls_of_a_thread_share_one_session():
+def test_sync_calls_of_a_thread_share_one_session(monkeypatch):
     from dataflow._loop import run_sync
+
+    monkeypatch.setattr(sessions, "enabled", True)   # set by the first DataFlow with replicas
 
     async def mine():
         return sessions.current()
@@ -77,7 +79,8 @@ def test_sync_calls_of_a_thread_share_one_session():
     assert sessions.current() is None  # the thread's own context is left as it was
 
 
-def test_a_workflow_run_opens_a_session_before_node_tasks():
+def test_a_workflow_run_opens_a_session_before_node_tasks(monkeypatch):
+    monkeypatch.setattr(sessions, "enabled", True)
     from dataflow import AsyncLocalRuntime, WorkflowBuilder
     from dataflow.nodes.base import Node
 
@@ -106,3 +109,14 @@ def test_read_url_options():
     assert [u.host for u in db.config.read_urls] == ["r1", "r2"]
     assert [r.driver.config.pool_size for r in db.driver.replicas] == [3, 3]
     assert DataFlow("postgresql://h/db", read_replica_url="postgresql://r/db").config.read_urls[0].host == "r"
+    assert sessions.enabled
+
+
+def test_without_replicas_no_session_is_opened(monkeypatch):
+    from dataflow._loop import run_sync
+
+    monkeypatch.setattr(sessions, "enabled", False)
+
+    async def mine():
+        return sessions.current()
+    assert run_sync(mine()) is None
