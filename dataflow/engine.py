@@ -196,8 +196,11 @@ class DataFlow:
             # in a task with a fresh context, on another connection of the pool.
             import contextvars
 
-            await asyncio.get_running_loop().create_task(self._initialize_schema(),
-                                                         context=contextvars.Context())
+            ctx = contextvars.Context()
+            if self.config.read_urls:  # schema decisions read the primary, never a replica
+                from .drivers.replicas import use_primary
+                ctx.run(use_primary().__enter__)
+            await asyncio.get_running_loop().create_task(self._initialize_schema(), context=ctx)
             self._ready = True
 
     async def _initialize_in_transaction(self, tx) -> None:
