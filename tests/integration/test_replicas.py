@@ -309,3 +309,83 @@ async def test_with_a_cache_every_session_reads_every_write(pair):
                 await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
         finally:
             await db.close_async()
+
+
+async def test_a_read_the_replica_cannot_answer_runs_on_the_primary(db, pair):
+    """A table the delayed replica has not replayed yet: its error never reaches the caller."""
+    await db.express.create("Item", {"v": 0})
+    await replica_serving(db, pair)
+    pair.set_delay(DELAY[pair.kind] * (10 if pair.kind == "postgresql" else 2))
+    try:
+        await fresh(db.execute_raw("CREATE TABLE t_replica_late (a INT)"))
+        await fresh(db.execute_raw("INSERT INTO t_replica_late VALUES (1)"))
+        rep = db.driver.replicas[0]
+        assert rep.up
+        assert await fresh(db.execute_raw("SELECT COUNT(*) FROM t_replica_late")) == [(1,)]
+        assert rep.up, "a statement error is not a dead replica"
+    finally:
+        await db.execute_raw("DROP TABLE IF EXISTS t_replica_late")
+        pair.set_delay(0)
+
+
+async def test_a_replica_lagging_past_max_replica_lag_is_skipped(pair):
+    db = DataFlow(pair.primary.url, read_url=pair.replica.url, max_replica_lag=0.3)
+
+    @db.model
+    class Item:
+        v: int
+    stop = asyncio.Event()
+    try:
+        rid = (await db.express.create("Item", {"v": 0}))["id"]
+        await replica_serving(db, pair)
+        pair.set_delay(1500 if pair.kind == "postgresql" else 2)
+
+        async def writer():   # commits keep coming, so the delayed replica falls behind
+            i = 0
+            while not stop.is_set():
+                i += 1
+                await db.express.update("Item", rid, {"v": i})
+                await asyncio.sleep(0.02)
+        w = fresh(writer())
+        await asyncio.sleep(1.0)
+        ports = {await fresh(port(db, pair)) for _ in range(20)}
+        assert ports == {pair.primary.port}, db.pool_stats()
+        assert not db.pool_stats()["replicas"][0]["usable"]
+        stop.set()
+        await w
+        pair.set_delay(0)
+        await replica_serving(db, pair, timeout=30)   # caught up again: back in rotation
+    finally:
+        stop.set()
+        pair.set_delay(0)
+        try:
+            for t in db.list_tables():
+                await db.execute_raw(db.dialect.drop_table_sql(t, if_exists=True))
+        finally:
+            await db.close_async()
+
+
+@pytest.mark.parametrize("pair", ["postgresql"], indirect=True)   # the rotation code is shared
+async def test_round_robin_over_healthy_replicas(pair):
+    second = replcluster.PgReplica(pair.primary).init()
+    second.start()
+    db = DataFlow(pair.primary.url, read_url=[pair.replica.url, second.url], max_replica_lag=30,
+                  monitoring=True)
+    seen = []
+    db.on_statement(lambda sql, seconds, ok: seen.append(sql))
+    try:
+        await db.execute_raw("SELECT 1")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(r["usable"] for r in db.pool_stats()["replicas"]):
+            await db.driver.probe()
+            await asyncio.sleep(0.05)
+        got = [await fresh(port(db, pair)) for _ in range(10)]
+        assert set(got) == {pair.replica.port, second.port} and got[0] != got[1], got
+        assert seen.count(PORT_SQL[pair.kind]) >= 10   # hooks (monitoring, echo) see replica reads
+        assert [r["reads"] for r in db.pool_stats()["replicas"]] >= [5, 5]
+        await asyncio.to_thread(second.kill)
+        got = [await fresh(port(db, pair)) for _ in range(10)]
+        assert set(got[2:]) == {pair.replica.port}, got   # the dead one is skipped at once
+    finally:
+        await db.close_async()
+        second.destroy()
