@@ -164,7 +164,7 @@ class Replica:
         self.setup_seen = 0             # connection-setup hooks its connections have
 
     def failed(self, now: float, why) -> None:
-        if self.up:
+        if self.up or not self.errors:   # going down, or never came up: say why, once
             logger.warning("read replica %s skipped until it answers again: %s", self.label, why)
         self.up = False
         # what it holds is learnt again when it is back (it may come back rebuilt, behind)
@@ -362,12 +362,16 @@ class ReplicaRouting:
         replica holds.  Public for tests and for a caller that wants fresh figures now."""
         pos = self.positions
         t0 = time.monotonic()
-        sample = pos.parse(await asyncio.wait_for(self._position(self, pos.primary_sql), PROBE_TIMEOUT))
+        text = await asyncio.wait_for(self._position(self, pos.primary_sql), PROBE_TIMEOUT)
+        try:
+            sample = pos.parse(text)
+        except (ValueError, TypeError):
+            sample = None
         if not sample:
             if not getattr(self, "_warned_no_log", False):
                 self._warned_no_log = True
-                logger.warning("the primary reports no replication log position (MariaDB/MySQL: is log_bin "
-                               "on?): reads stay on the primary")
+                logger.warning("the primary reports no replication position DataFlow can read (%r; MariaDB: is "
+                               "log_bin on? MySQL's own GTIDs are not supported): reads stay on the primary", text)
             return
         if not self._history or self._history[-1][1] != sample:
             self._history.append((t0, sample))
@@ -388,9 +392,12 @@ class ReplicaRouting:
             r.failed(time.monotonic(), exc)
             return
         now = time.monotonic()
-        replayed = pos.parse(text) if text is not None else None
+        try:
+            replayed = pos.parse(text) if text is not None else None
+        except (ValueError, TypeError):
+            replayed = None
         if replayed is None:
-            r.failed(now, "it is not replaying from a primary (pg_last_wal_replay_lsn() is NULL)")
+            r.failed(now, "it reports no replay position: it is not a replica (pg_last_wal_replay_lsn() is NULL)")
             return
         r.checked = now
         for t, sample in reversed(self._history):

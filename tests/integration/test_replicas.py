@@ -389,3 +389,17 @@ async def test_round_robin_over_healthy_replicas(pair):
     finally:
         await db.close_async()
         second.destroy()
+
+
+async def test_a_read_url_that_is_no_replica_serves_nothing(pair, caplog):
+    """read_url pointing at the primary itself (a common slip): never used, said once, no error."""
+    db = DataFlow(pair.primary.url, read_url=pair.primary.url)
+    try:
+        for _ in range(3):
+            await db.driver.probe()
+        assert {await fresh(port(db, pair)) for _ in range(5)} == {pair.primary.port}
+        assert not db.pool_stats()["replicas"][0]["usable"]
+        if pair.kind == "postgresql":
+            assert "not a replica" in caplog.text
+    finally:
+        await db.close_async()
