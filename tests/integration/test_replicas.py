@@ -382,7 +382,7 @@ async def test_round_robin_over_healthy_replicas(pair):
         got = [await fresh(port(db, pair)) for _ in range(10)]
         assert set(got) == {pair.replica.port, second.port} and got[0] != got[1], got
         assert seen.count(PORT_SQL[pair.kind]) >= 10   # hooks (monitoring, echo) see replica reads
-        assert [r["reads"] for r in db.pool_stats()["replicas"]] >= [5, 5]
+        assert all(r["reads"] >= 5 for r in db.pool_stats()["replicas"])
         await asyncio.to_thread(second.kill)
         got = [await fresh(port(db, pair)) for _ in range(10)]
         assert set(got[2:]) == {pair.replica.port}, got   # the dead one is skipped at once
