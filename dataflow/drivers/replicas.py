@@ -230,7 +230,11 @@ class ReplicaRouting:
                 self._probing_since is None or now - self._probing_since > 3 * PROBE_TIMEOUT):
             self._start_probe(now)   # (the second case: a probe lost with its closed loop)
         s = sessions.current()
-        fence = s.fences.get(self.router_id, float("-inf")) if s is not None else float("-inf")
+        if s is None:
+            # the session starts at this context's first statement, so tasks it starts from
+            # now on (a gather of writes, say) share it and its later reads see their writes
+            s = sessions.ensure()
+        fence = s.fences.get(self.router_id, float("-inf"))
         if self.hooks.after_commit:    # someone acts on other sessions' writes: honour them all
             if self._writing:
                 return None

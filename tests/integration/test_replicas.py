@@ -403,3 +403,18 @@ async def test_a_read_url_that_is_no_replica_serves_nothing(pair, caplog):
             assert "not a replica" in caplog.text
     finally:
         await db.close_async()
+
+
+async def test_writes_gathered_in_child_tasks_are_read_by_the_parent(db, pair):
+    rows = [(await db.express.create("Item", {"v": 0}))["id"] for _ in range(8)]
+    await replica_serving(db, pair)
+    pair.set_delay(DELAY[pair.kind])
+    try:
+        async def handler(n):
+            assert await db.express.count("Item") >= len(rows)   # the flow's first statement (a read)
+            await asyncio.gather(*(db.express.update("Item", r, {"v": n}) for r in rows))
+            return [(await db.express.read("Item", r))["v"] for r in rows]
+        for n in range(1, 6):
+            assert await fresh(handler(n)) == [n] * len(rows)
+    finally:
+        pair.set_delay(0)
