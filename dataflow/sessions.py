@@ -2,8 +2,9 @@
 not served by a read replica that has not replayed those writes yet (``drivers/replicas.py``).
 
 A mutable holder in a context variable, so one session spans what users see as one flow: a task
-and the tasks it starts afterwards, the nodes of one workflow run (the runtime opens one before
-it starts node tasks), and the synchronous calls made from one thread (``_loop.run_sync``).  It
+from its first statement on and the tasks it starts after that, the nodes of one workflow run
+(the runtime opens one before it starts node tasks), and the synchronous calls made from one
+thread (``_loop.run_sync``).  ``ensure()`` opens one by hand (before starting tasks that write).  It
 lives on this low floor, with no imports, because both the sync bridge and the drivers use it.
 """
 
