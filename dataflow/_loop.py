@@ -15,6 +15,8 @@ import os
 import threading
 from concurrent.futures import Future
 
+from . import sessions
+
 _local = threading.local()
 
 
@@ -72,7 +74,12 @@ def run_sync(coro):
     if not in_loop:
         # outside the except block: an error raised by ``coro`` must not carry the probe's
         # "no running event loop" RuntimeError as its __context__
-        return _thread_loop().run_until_complete(coro)
+        loop = _thread_loop()
+        if sessions.enabled:  # the caller's context, with the thread's read-your-writes session
+            return loop.run_until_complete(loop.create_task(coro, context=sessions.sync_context()))
+        return loop.run_until_complete(coro)
+    if sessions.enabled:
+        sessions.ensure()  # the caller's task and the call share a read-your-writes session
     global _worker
     with _worker_lock:
         if _worker is None:

@@ -36,7 +36,7 @@ COMPAT_KWARGS = frozenset({
     "config", "tenant_isolation_strategy", "encryption_key", "credential_provider", "audit_logging",
     "debug", "migration_enabled", "enable_model_persistence", "tdd_mode", "test_context", "test_mode",
     "test_mode_aggressive_cleanup", "enable_connection_pooling", "pools", "enable_caching",
-    "validate_on_write", "log_level", "log_config", "read_url", "read_pool_size",
+    "validate_on_write", "log_level", "log_config",
     "trust_enforcement_mode", "trust_audit_enabled", "trust_audit_signing_key",
     "trust_audit_verify_key", "runtime",
     # the keywords it reads from **kwargs
@@ -45,17 +45,17 @@ COMPAT_KWARGS = frozenset({
     # passed by its tests, docs and older releases
     "instance_id", "reset_on_start", "strict_mode", "enable_metrics", "enable_audit",
     "connection_pool_size", "optimize_queries", "enable_query_cache", "database_type",
-    "enterprise_mode", "auto_discover_models", "skip_registry", "skip_migration", "read_replica_url",
+    "enterprise_mode", "auto_discover_models", "skip_registry", "skip_migration",
     "connection_validation", "enable_security", "security_level", "pool_pre_ping", "cache_backend",
     "query_timeout", "enable_profiling", "enable_versioning", "health_check_interval",
 })
 
 #: Its names for options that exist here under another name: honoured, not warned about.
-COMPAT_ALIASES = {"pool_max_overflow": "max_overflow", "cache_max_size": "cache_max_entries"}
+COMPAT_ALIASES = {"pool_max_overflow": "max_overflow", "cache_max_size": "cache_max_entries",
+                  "read_replica_url": "read_url"}
 
 #: Accepted and kept for a later version, but with no effect yet: the warning says so.
-NOT_YET_USED = {"read_url": "reads go to the primary database (read replicas are not built yet)",
-                "read_pool_size": "there is no separate read pool yet"}
+NOT_YET_USED: dict = {}
 
 _log = logging.getLogger("dataflow")
 
@@ -136,6 +136,28 @@ def parse_url(url: str) -> DatabaseURL:
                        database=database, query=tuple(parse_qsl(parts.query)))
 
 
+def _read_urls(url: DatabaseURL, read_url) -> tuple:
+    """``read_url=`` (a URL or a list of them) parsed; only a server database has replicas, and
+    they speak the primary's dialect."""
+    if read_url is None:
+        return ()
+    raw = [read_url] if isinstance(read_url, str) else list(read_url) if isinstance(read_url, (list, tuple)) else None
+    if not raw:
+        raise ConfigurationError(f"read_url must be a URL or a non-empty list of URLs, got {read_url!r}")
+    if url.dialect not in ("postgresql", "mysql"):
+        raise ConfigurationError(
+            f"read_url needs a PostgreSQL or MySQL/MariaDB primary; {url.dialect} has no read replicas: "
+            f"remove read_url (reads already go to the one database)")
+    out = []
+    for r in raw:
+        u = parse_url(r)
+        if u.dialect != url.dialect:
+            raise ConfigurationError(f"read_url {u.redacted()} is {u.dialect} but the primary is {url.dialect}; "
+                                     f"a replica speaks its primary's dialect")
+        out.append(u)
+    return tuple(out)
+
+
 def _redact_raw(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -207,16 +229,23 @@ class Config:
     compat: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}),
                                            compare=False, repr=False)
 
+    #: read replicas (``read_url=``), parsed; reads outside transactions go there (drivers/replicas.py)
+    read_urls: tuple = ()
+    #: pool size per replica; None: derived from each replica's max_connections like pool_size
+    read_pool_size: int | None = None
+    #: a replica further behind the primary than this many seconds serves no reads
+    max_replica_lag: float = 1.0
+
     @property
     def read_url(self) -> str | None:
-        """The read-replica URL given as ``read_url=``; kept, not used yet."""
-        return self.compat.get("read_url")
+        """The first read-replica URL given as ``read_url=`` (``read_urls`` holds all of them)."""
+        return self.read_urls[0].raw if self.read_urls else None
 
 
 _KNOWN = ("database_url", "pool_size", "max_overflow", "pool_recycle", "pool_timeout", "echo",
           "auto_migrate", "existing_schema_mode", "migration_lock_timeout", "multi_tenant",
           "tenant_isolation", "cache_enabled", "cache_ttl", "cache_max_entries", "cache_max_bytes", "redis_url", "monitoring", "slow_query_threshold", "testing",
-          "adapter", "name")
+          "adapter", "name", "read_url", "read_pool_size", "max_replica_lag")
 
 
 def build_config(database_url, *, adapter_url: str | None = None, compat: dict, **opts) -> Config:
@@ -280,6 +309,12 @@ def build_config(database_url, *, adapter_url: str | None = None, compat: dict, 
         env = env_int("DATAFLOW_POOL_SIZE")
         if env is not None:
             opts["pool_size"] = env
+    opts["read_urls"] = _read_urls(url, opts.pop("read_url", None))
+    if opts.get("read_pool_size") is not None and (type(opts["read_pool_size"]) is not int or opts["read_pool_size"] < 1):
+        raise ConfigurationError(f"read_pool_size must be a positive int, got {opts['read_pool_size']!r}")
+    lag = opts.get("max_replica_lag")
+    if lag is not None and (type(lag) not in (int, float) or lag <= 0):
+        raise ConfigurationError(f"max_replica_lag must be a positive number of seconds, got {lag!r}")
     name = opts.pop("name", None) or url.identity()
     if not isinstance(name, str):
         raise ConfigurationError(f"name must be a str, got {type(name).__name__}")

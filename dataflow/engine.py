@@ -34,7 +34,8 @@ class DataFlow:
                  existing_schema_mode=False, migration_lock_timeout=30, multi_tenant=False,
                  tenant_isolation="predicate", cache_enabled=False, cache_ttl=300, cache_max_entries=None,
                  cache_max_bytes=None, redis_url=None, monitoring=False, slow_query_threshold=1.0, testing=False,
-                 adapter=None, name=None, **compat):
+                 adapter=None, name=None, read_url=None, read_pool_size=None, max_replica_lag=None,
+                 **compat):
         adapter_url = getattr(adapter, "database_url", None) if adapter is not None else None
         if adapter is not None and adapter_url is None:
             raise ConfigurationError(f"adapter {type(adapter).__name__} has no database_url")
@@ -46,7 +47,8 @@ class DataFlow:
             tenant_isolation=tenant_isolation,
             cache_enabled=cache_enabled, cache_ttl=cache_ttl, cache_max_entries=cache_max_entries,
             cache_max_bytes=cache_max_bytes, redis_url=redis_url, monitoring=monitoring,
-            slow_query_threshold=slow_query_threshold, testing=testing, name=name)
+            slow_query_threshold=slow_query_threshold, testing=testing, name=name,
+            read_url=read_url, read_pool_size=read_pool_size, max_replica_lag=max_replica_lag)
         self.adapter = adapter
         self.name = claim_name(self.config.name, self, explicit=name is not None)
         #: models are documents (mongodb://): the document store instead of the SQL one
@@ -88,6 +90,9 @@ class DataFlow:
             from .cache import make_cache
             self.cache = make_cache(self.config, identity=getattr(self.driver, "cache_identity", None))
             self.driver.add_hook("after_commit", self.cache.invalidate)
+            if self.config.read_urls and getattr(self.cache, "shared", False):
+                from .drivers.replicas import use_primary
+                self.cache.fill_context = use_primary   # see SharedCache.fill_context
         if self.config.tenant_isolation == "rls":
             # defence in depth under the tenant predicate: RLS policies on tenant tables, the
             # tenant set per transaction by the driver, raw SQL on tenant tables vetted
@@ -196,8 +201,11 @@ class DataFlow:
             # in a task with a fresh context, on another connection of the pool.
             import contextvars
 
-            await asyncio.get_running_loop().create_task(self._initialize_schema(),
-                                                         context=contextvars.Context())
+            ctx = contextvars.Context()
+            if self.config.read_urls:  # schema decisions read the primary, never a replica
+                from .drivers.replicas import use_primary
+                ctx.run(use_primary().__enter__)
+            await asyncio.get_running_loop().create_task(self._initialize_schema(), context=ctx)
             self._ready = True
 
     async def _initialize_in_transaction(self, tx) -> None:
@@ -304,6 +312,14 @@ class DataFlow:
         """``async with db.all_tenants():`` explicit cross-tenant admin work: no tenant predicate;
         new rows must name their ``tenant_id``."""
         return self.tenant_context.all()
+
+    def use_primary(self):
+        """``with db.use_primary():`` (or ``async with``): reads in the block go to the primary even
+        when ``read_url`` names replicas (reads that must see writes made elsewhere, e.g. by
+        another process).  Writes and transactions always use the primary; without replicas
+        this does nothing."""
+        from .drivers.replicas import use_primary
+        return use_primary()
 
     def transaction(self, isolation_level: str | None = None):
         """A transaction every statement of this task joins (nodes, express, bulk, raw SQL).

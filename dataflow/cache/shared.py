@@ -44,6 +44,10 @@ BACKOFF = 1.0
 
 class SharedCache:
     shared = True
+    #: a context manager factory a miss is computed under; with read replicas the engine sets
+    #: ``use_primary``: a value stored for every process must be as new as any process's write
+    #: (another process's replica may not have replayed a write that invalidated the entry)
+    fill_context = None
 
     def __init__(self, url: str, identity: str, *, ttl: float = 300, max_entries: int = 10_000,
                  max_bytes: int = 64 * 1024 * 1024, timeout: float = 0.5):
@@ -127,7 +131,11 @@ class SharedCache:
             self.lru.put(key, (ver, value), estimate(value), now + self.ttl, self.stats)
             return None if value is NONE else copy(value)
         self.stats.misses += 1
-        value = await compute()
+        if self.fill_context is None:
+            value = await compute()
+        else:
+            with self.fill_context():
+                value = await compute()
         try:
             payload = ver + b"|" + codec.dumps({"__none__": 1} if value is None else value)
         except TypeError:

@@ -10,6 +10,9 @@ def driver_for(config):
     if dialect == "mongodb":   # the engine sends document URLs to dataflow.documents, never here
         raise AssertionError("mongodb:// is served by dataflow.documents.client.DocumentDriver")
     check_driver(dialect)
+    if config.read_urls:
+        from .replicas import driver_with_replicas
+        return driver_with_replicas(config)
     if dialect == "postgresql":
         from .postgresql import PostgreSQLDriver
         return PostgreSQLDriver(config)

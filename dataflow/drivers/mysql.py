@@ -327,6 +327,11 @@ class MySQLDriver(Driver):
             c.dirty = True
             yield c.con
 
+    async def _position_of(self, sql: str):
+        """One value read outside any transaction, hooks and routing (replica probes)."""
+        row = await MySQLDriver._one(self, "fetchrow", sql, ())
+        return None if row is None else row[0]
+
     async def load_data(self, sql: str, path: str, expected: int, writes=None) -> tuple[int, tuple | None]:
         """Run ``LOAD DATA LOCAL INFILE`` (``sql``, the file name as its one parameter) on a
         dedicated connection opened with ``local_infile`` (the pool's are not), in one
@@ -410,3 +415,28 @@ def _shed_idle(p: Pool) -> None:
     """Close ``p``'s idle connections (in its loop) so another loop can open one."""
     while p._idle:
         p._drop(p._idle.pop()[0])
+
+
+class ReadOnlyMySQLDriver(MySQLDriver):
+    """A read replica's driver: its sessions are READ ONLY, so a statement taken for a read that
+    writes after all fails there (and runs on the primary) instead of changing the replica
+    (MariaDB's ``read_only`` does not stop a user with privileges such as root)."""
+
+    async def _connect(self):
+        raw = await super()._connect()
+        try:
+            await raw.query("SET SESSION TRANSACTION READ ONLY")
+        except BaseException:
+            raw.close()
+            raise
+        return raw
+
+    async def _reset(self, raw) -> None:
+        dirty = getattr(raw, "_df_dirty", False)
+        await super()._reset(raw)
+        if dirty:
+            await raw.query("SET SESSION TRANSACTION READ ONLY")
+
+
+def read_only_driver(config) -> ReadOnlyMySQLDriver:
+    return ReadOnlyMySQLDriver(config)

@@ -396,6 +396,11 @@ class PostgreSQLDriver(Driver):
         finally:
             await _release(p, con)
 
+    async def _position_of(self, sql: str):
+        """One value read outside any transaction, hooks and routing (replica probes)."""
+        async with PostgreSQLDriver.connection(self) as con:
+            return await con.fetchval(sql)
+
     async def copy_in(self, table: str, columns, source, writes=None) -> None:
         """``COPY table (columns) FROM STDIN (FORMAT binary)`` fed by ``source``, an async
         iterator of byte chunks, inside this task's transaction (required: a failed COPY must

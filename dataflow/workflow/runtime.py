@@ -14,6 +14,7 @@ import os
 from collections import deque
 from typing import Any
 
+from .. import sessions
 from .._loop import run_sync
 from ..errors import NodeExecutionError, WorkflowError
 from ..nodes.base import RunContext
@@ -250,6 +251,10 @@ class _Runtime:
         bad: dict[str, str] = {}
         limit = self.max_concurrency
         loop = asyncio.get_running_loop()
+        # node tasks of this run share one read-your-writes session (a node reads what an
+        # earlier node wrote, even on a read replica): opened before any task copies the context
+        if sessions.enabled:
+            sessions.ensure()
 
         def release(nid: str) -> None:
             stack = [nid]

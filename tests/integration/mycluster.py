@@ -25,6 +25,8 @@ class MyCluster:
         self.sock = os.path.join(self.dir, "mysqld.sock")
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        #: more mariadbd options (replication: --log-bin, --server-id ...)
+        self.args: list = []
 
     @property
     def url(self) -> str:
@@ -43,7 +45,7 @@ class MyCluster:
              f"--socket={self.sock}", "--user=root", "--bind-address=127.0.0.1", "--skip-grant-tables",
              "--skip-name-resolve", "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
              "--innodb-flush-log-at-trx-commit=2", f"--log-error={self.dir}/err.log",
-             f"--pid-file={self.dir}/pid", "--innodb-lock-wait-timeout=10"],
+             f"--pid-file={self.dir}/pid", "--innodb-lock-wait-timeout=10", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -153,13 +153,27 @@ def test_pool_max_overflow_is_max_overflow():
         DataFlow(":memory:", pool_max_overflow=-1)
 
 
-def test_read_url_kept_and_said_to_be_unused():
-    db, msgs = _build(read_url="postgresql://u:secret@replica/db", read_pool_size=4, batch_size=9)
+def test_read_url_is_a_real_option_and_refused_on_sqlite():
+    # read replicas are built (dataflow/drivers/replicas.py): no compat warning, no I/O here
+    db, msgs = _build_url("postgresql://u@primary/db", read_url="postgresql://u:secret@replica/db",
+                          read_pool_size=4, max_replica_lag=2.5, batch_size=9)
     assert db.config.read_url == "postgresql://u:secret@replica/db"
-    assert db.config.compat["read_pool_size"] == 4
-    assert len(msgs) == 1 and "not used yet" in msgs[0] and "read_url" in msgs[0]
-    assert "batch_size" in msgs[0] and "secret" not in msgs[0]
+    assert db.config.read_pool_size == 4 and db.config.max_replica_lag == 2.5
+    assert len(msgs) == 1 and "read_url" not in msgs[0] and "batch_size" in msgs[0]
     assert "secret" not in repr(db.config)
+    with pytest.raises(ConfigurationError, match="read_url.*sqlite has no read replicas"):
+        DataFlow(":memory:", read_url="sqlite:///other.db")
+    with pytest.raises(ConfigurationError, match="is mysql but the primary is postgresql"):
+        DataFlow("postgresql://h/db", read_url="mysql://h/db")
+    with pytest.raises(ConfigurationError, match="max_replica_lag"):
+        DataFlow("postgresql://h/db", read_url="postgresql://r/db", max_replica_lag=0)
+
+
+def _build_url(url, **kw):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        db = DataFlow(url, **kw)
+    return db, [str(x.message) for x in w]
 
 
 def test_truly_unknown_keyword_still_raises_with_did_you_mean():

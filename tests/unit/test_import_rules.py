@@ -17,7 +17,7 @@ PKG = ROOT / "dataflow"
 #: floors, bottom first: a module may import its own floor or lower ones only
 LAYERS = [
     {"dataflow._native", "dataflow.errors", "dataflow.types"},
-    {"dataflow.config", "dataflow.pools", "dataflow.models", "dataflow.dialects", "dataflow._loop",
+    {"dataflow.config", "dataflow.pools", "dataflow.models", "dataflow.dialects", "dataflow._loop", "dataflow.sessions",
      "dataflow.tenancy"},
     {"dataflow.statements", "dataflow.drivers", "dataflow.monitoring", "dataflow.cache"},
     {"dataflow.ops", "dataflow.query", "dataflow.bulk", "dataflow.vector.search", "dataflow.vector.setup",
