@@ -228,6 +228,13 @@ def build_app(rt) -> Starlette:
             return _error(404, str(exc))
         return _json({"data": out}, 201 if op == "create" else 200)
 
+    async def webhook(request: Request) -> Response:
+        if not rt.started:
+            await rt.ensure_started()
+        from .webhooks import handle
+        status, body = await handle(rt, request.path_params["source"], request)
+        return _json(body, status)
+
     async def openapi(request: Request) -> Response:
         from .openapi import document
         return _json(document(rt))
@@ -243,6 +250,7 @@ def build_app(rt) -> Starlette:
         Route("/fabric/_events", events, methods=["GET"]),
         Route("/fabric/_trace/{product}", trace, methods=["GET"]),
         Route("/fabric/metrics", metrics_text, methods=["GET"]),
+        Route("/fabric/webhook/{source}", webhook, methods=["POST"]),
         Route("/fabric/{model}/write", write, methods=["POST"]),
         Route("/fabric/{product}", product, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
-import socket
+from datetime import datetime, timezone
+
+import orjson
 import time
 from collections import Counter
 
 from ..errors import ConfigurationError, FabricError, UnsupportedFeatureError
+from .coordination import Coordinator, MemoryNonces, coordination_config, make_backend, worker_id
 from .events import EventBus
 from .metrics import Metrics
 from .products import Entry, ParamCache
@@ -70,9 +72,15 @@ class FabricRuntime:
         self.metrics = Metrics()
         #: computations per product (tests and benchmarks count them)
         self.computations: Counter = Counter()
-        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        self.epoch = 1
-        self.leader = True
+        #: webhook answers per "source:status" (shown in _health)
+        self.webhook_stats: Counter = Counter()
+        self.worker_id = worker_id()
+        #: db.start(coordination=...): a CoordinationConfig, or None for one process
+        self.coordination = None
+        self.coord: Coordinator | None = None
+        #: webhook nonces: the coordination backend's when there is one, else this process's
+        self.nonces = MemoryNonces()
+        self._leader_tasks: set = set()
         self.started = False
         self.started_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -120,19 +128,19 @@ class FabricRuntime:
             src.on_change = self._source_event
             src.metrics = self.metrics
             self.metrics.breaker(src.name, src.breaker.state)
-            src.start(self.loop)
-            if not (src.kind == "file" and src.config.watch):
-                self._spawn(self._poll_loop(src))
         self._remove_hook = self.db.after_commit(self._after_commit)
         self.started, self.started_at = True, time.time()
         self.fabric.runtime = self
         try:
-            if not self.dev_mode:
-                self._spawn(self._warm())
-            from .schedule import run_schedule
-            for name, p in self.fabric.products.items():
-                if p.schedule is not None:
-                    self._spawn(run_schedule(name, p.schedule, self._scheduled))
+            if self.coordination is None:       # alone: this process leads
+                self._lead_sources()
+                if not self.dev_mode:
+                    self._spawn(self._warm())
+            else:                               # the election decides who polls and refreshes
+                backend = make_backend(self.coordination, self.db)
+                self.coord = Coordinator(self, self.coordination, backend)
+                self.nonces = backend
+                await self.coord.start()
             if serve:
                 from .server import EmbeddedServer
                 self.server = EmbeddedServer(self.app, self.host, self.port)
@@ -142,6 +150,59 @@ class FabricRuntime:
             await self.stop()
             raise
         return self
+
+    @property
+    def leader(self) -> bool:
+        return self.coord is None or self.coord.leader
+
+    @property
+    def epoch(self) -> int:
+        return 1 if self.coord is None else self.coord.epoch
+
+    def _lead_sources(self) -> None:
+        """Start watchers, poll loops and cron schedules (this worker leads)."""
+        for src in self.fabric.sources.values():
+            src.start(self.loop)
+            if not (src.kind == "file" and src.config.watch):
+                self._leader_tasks.add(self._spawn(self._poll_loop(src)))
+        from .schedule import run_schedule
+        for name, p in self.fabric.products.items():
+            if p.schedule is not None:
+                self._leader_tasks.add(self._spawn(run_schedule(name, p.schedule, self._scheduled)))
+
+    async def _become_leader(self, epoch: int) -> None:
+        """Called by the coordinator: poll, watch, and refresh every materialized product once
+        (what the previous leader saw last is unknown here)."""
+        if not self.started:
+            return
+        self._lead_sources()
+        self._leader_tasks.add(self._spawn(self._warm(force=True)))
+
+    async def _become_follower(self) -> None:
+        """Called by the coordinator: stop polling, watching and refreshing."""
+        tasks = [t for t in self._leader_tasks if not t.done() and t is not asyncio.current_task()]
+        self._leader_tasks.clear()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for h in self._timers.values():
+            h.cancel()
+        self._timers.clear()
+        for src in self.fabric.sources.values():
+            await src.stop()
+
+    def _adopt(self, name: str, body: bytes, cached_at: float) -> None:
+        """A product version the leader published: serve it from here on."""
+        entry = Entry.__new__(Entry)
+        entry.value = orjson.loads(body)["data"]
+        entry.body = body
+        entry.cached_at = cached_at
+        entry.mono = time.monotonic() - max(time.time() - cached_at, 0.0)
+        entry.iso = datetime.fromtimestamp(cached_at, timezone.utc).isoformat()
+        self.entries[name] = entry
+        self.errors.pop(name, None)
+        self.pending.discard(name)
+        self.events.publish("product_refreshed", {"product": name, "trigger": "leader", "cached_at": entry.iso})
 
     async def ensure_started(self) -> None:
         """For an app mounted elsewhere (``db.fabric_app()``): start without a server on first use."""
@@ -183,6 +244,11 @@ class FabricRuntime:
         if self.server is not None:
             server, self.server = self.server, None
             await server.stop()
+        if self.coord is not None:              # releases the lease: a follower takes over at once
+            coord, self.coord = self.coord, None
+            await coord.stop()
+            self.nonces = MemoryNonces()
+        self._leader_tasks.clear()
         tasks = [t for t in self._tasks if not t.done()]
         for t in tasks:
             t.cancel()
@@ -228,6 +294,8 @@ class FabricRuntime:
     async def refresh(self, name: str, trigger: str = "manual", cascade: bool = True) -> None:
         """Recompute a materialized product now.  Requests arriving while it computes are served
         by one more computation after it (never one per request)."""
+        if not self.leader:
+            return                              # followers take products from the shared cache
         self._asked[name] += 1
         asked = self._asked[name]
         lock = self._locks.get(name)
@@ -249,6 +317,9 @@ class FabricRuntime:
                 self.events.publish("product_failed", {"product": name, "trigger": trigger,
                                                        "error": f"product {name!r} failed"})
                 return
+            if self.coord is not None and not await self.coord.publish(name, entry):
+                self._done[name] = gen          # fenced: a newer leader's value is the one served
+                return
             self._done[name] = gen
             self.entries[name] = entry
             self.errors.pop(name, None)
@@ -266,6 +337,10 @@ class FabricRuntime:
         if product.multi_tenant:
             return await self.tenants.value(name, self.db.tenant_context.current())
         if product.mode == "materialized":
+            if name not in self.entries and not self.leader:
+                await self.coord.pull(name)
+                if name not in self.entries:    # nothing published yet: computed, not cached
+                    return await self._value_only(name, product.bind({}), "dependency")
             if name not in self.entries:
                 await self.refresh(name, "dependency", cascade=False)
             if name not in self.entries:
@@ -281,11 +356,11 @@ class FabricRuntime:
     async def _value_only(self, name, kwargs, trigger):
         return (await self._compute(name, kwargs, trigger))[0]
 
-    async def _warm(self) -> None:
+    async def _warm(self, force: bool = False) -> None:
         for name in self.fabric.order():
             p = self.fabric.products[name]
-            if p.mode == "materialized" and not p.multi_tenant and name not in self.entries:
-                await self.refresh(name, "start", cascade=False)
+            if p.mode == "materialized" and not p.multi_tenant and (force or name not in self.entries):
+                await self.refresh(name, "leader" if force else "start", cascade=False)
 
     async def _scheduled(self, name: str) -> None:
         """A cron tick (schedule.py): refresh the product, every cached tenant's if per tenant."""
@@ -322,6 +397,9 @@ class FabricRuntime:
         refreshes (after each product's write_debounce)."""
         if not self.started:
             return
+        if not self.leader:
+            self._forward_change(names, trigger)
+            return
         products = self.fabric.products
         seen = set()
         todo = list(self.fabric.dependents(names))
@@ -345,6 +423,22 @@ class FabricRuntime:
             else:
                 todo.extend(self.fabric.dependents([p]))
 
+    def _forward_change(self, names, trigger: str) -> None:
+        """A follower saw a change (a write here): drop its own parameterized caches and ask the
+        leader to refresh."""
+        for p in self.fabric.dependents(names):
+            if p in self.param_caches:
+                self.param_caches[p].clear()
+
+        async def send():
+            try:
+                await self.coord.forward("changed", {"names": list(names), "trigger": trigger}, wait=False)
+            except Exception as exc:  # noqa: BLE001 - the leader's next poll or write catches up
+                logger.warning("fabric: forwarding a change to the leader failed: %s: %s", type(exc).__name__, exc)
+
+        if self.coord is not None:
+            self._spawn(send())
+
     def _fire(self, name: str, trigger: str) -> None:
         self._timers.pop(name, None)
         if self.started:
@@ -353,7 +447,8 @@ class FabricRuntime:
     async def _poll_loop(self, src) -> None:
         while True:
             await asyncio.sleep(src.config.poll_interval)
-            await self.poll_source(src)
+            if self.leader:
+                await self.poll_source(src)
 
     async def poll_source(self, src) -> bool:
         """Re-read a source; refresh its dependents when its data changed.  True if it did."""
@@ -367,6 +462,41 @@ class FabricRuntime:
         if changed:
             self._changed([src.name], f"source:{src.name}", debounce=False)
         return changed
+
+    async def source_refresh(self, name: str) -> bool:
+        """The leader's part of a webhook: re-read source ``name`` and refresh its dependents
+        now.  False when the source could not be read or a dependent product failed."""
+        src = self.fabric.sources.get(name)
+        if src is None or not self.leader:
+            return False
+        errors = src.stats["errors"]
+        try:
+            await src.poll()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - counted by the breaker; the sender retries
+            logger.warning("fabric source %r re-read for a webhook failed", name, exc_info=True)
+            return False
+        if src.stats["errors"] > errors:
+            return False
+        ok = True
+        for p in self.fabric.dependents([name]):
+            mode = self.fabric.products[p].mode
+            if mode == "materialized":
+                await self.refresh(p, f"webhook:{name}")
+                ok = ok and p not in self.errors and p in self.entries
+            elif mode == "parameterized":
+                self.param_caches[p].clear()
+                self._changed([p], f"webhook:{name}", debounce=False)
+        return ok
+
+    async def webhook_refresh(self, name: str) -> str:
+        """A verified webhook for source ``name`` arrived here: refresh (leader) or forward to
+        the leader and wait.  "ok", "failed" or "no_leader"."""
+        if self.leader:
+            return "ok" if await self.source_refresh(name) else "failed"
+        outcome = await self.coord.forward("webhook", {"source": name}, wait=True)
+        return outcome or "no_leader"
 
     def _source_event(self, src) -> None:
         """A watcher saw a change (called on the loop): poll once things settle."""
@@ -407,8 +537,13 @@ class FabricRuntime:
             status = "degraded"
         else:
             status = "healthy"
-        return {"status": status, "leader": self.leader, "worker_id": self.worker_id, "epoch": self.epoch,
-                "sources": sources, "products": products}
+        out = {"status": status, "leader": self.leader, "worker_id": self.worker_id, "epoch": self.epoch,
+               "sources": sources, "products": products}
+        if self.coord is not None:
+            out["coordination"] = self.coord.snapshot()
+        if self.webhook_stats:
+            out["webhooks"] = dict(self.webhook_stats)
+        return out
 
 
 async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode=False, nexus=None,
@@ -417,11 +552,7 @@ async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode
     if nexus is not None:
         raise UnsupportedFeatureError("db.start(nexus=...): attaching to a Nexus instance is not available "
                                       "in this version; mount db.fabric_app() in your ASGI server instead")
-    if coordination not in (None, "memory"):
-        if coordination in ("redis", "postgresql"):
-            raise UnsupportedFeatureError(f"db.start(coordination={coordination!r}): multi-worker leader "
-                                          f"election is not available in this version (one process only)")
-        raise ConfigurationError(f"coordination must be None, 'redis' or 'postgresql', got {coordination!r}")
+    coordination = coordination_config(coordination)
     rt = fabric.runtime
     if rt is not None and rt.started:
         raise FabricError("the fabric is already running (await db.stop() first)")
@@ -431,6 +562,7 @@ async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode
         rt.tenants = TenantProducts(rt, tenant_extractor)
     # a runtime made by db.fabric_app() before start is reused, so that app serves this one
     rt.host, rt.port, rt.fail_fast, rt.dev_mode, rt.enable_writes = host, port, fail_fast, dev_mode, enable_writes
+    rt.coordination = coordination
     return await rt.start(serve=serve)
 
 

@@ -1,0 +1,323 @@
+"""Leader election across worker processes: one worker (the leader) polls sources, watches files
+and refreshes products; the others (followers) serve the products from the shared cache and
+forward refresh requests (webhooks, writes) to the leader.
+
+``Coordinator`` runs the election and is backend-neutral; ``coord_redis`` and ``coord_pg`` hold
+the lease, the fencing epoch, the shared cache, the nonces and the request queue.  Without
+``coordination=`` the process is alone: always leader, nonces in memory.
+
+Timing: the leader renews every ``renew`` seconds; it believes itself leader only while its
+last renewal (timed from *before* the call) is younger than ``lease``, so it stops polling before
+any other worker can have taken over.  A follower tries again when the current lease runs out
+(the backend tells how long that is), so after a leader dies the gap is the rest of its lease
+plus one round trip.  Anything a deposed leader still tries to write is refused by the backend
+(the epoch is the fencing token), which is what makes a SIGSTOP/SIGCONT harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+logger = logging.getLogger("dataflow.fabric")
+
+BACKENDS = ("redis", "postgresql")
+_PREFIX_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
+
+
+@dataclass(frozen=True)
+class CoordinationConfig:
+    """``db.start(coordination=CoordinationConfig("redis", lease=10))`` (or just ``"redis"``).
+
+    ``lease``: seconds a leader's lease lasts; ``renew``: seconds between renewals (default a
+    third of the lease, so two renewals may fail before it runs out); ``key``: what names the
+    group of workers (default the DataFlow's name); ``url``: the Redis URL (default the
+    instance's ``redis_url``, else ``$REDIS_URL``); ``prefix``: PostgreSQL table-name prefix;
+    ``forward_timeout``: how long a follower waits for the leader's answer to a webhook."""
+
+    backend: str
+    lease: float = 10.0
+    renew: float | None = None
+    key: str | None = None
+    url: str | None = None
+    prefix: str = "dataflow_fabric"
+    forward_timeout: float = 10.0
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigurationError(f"coordination must be None, 'redis' or 'postgresql', got {self.backend!r}")
+        for name in ("lease", "forward_timeout"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigurationError(f"CoordinationConfig.{name} must be a positive number, got {v!r}")
+        renew = self.lease / 3 if self.renew is None else self.renew
+        if isinstance(renew, bool) or not isinstance(renew, (int, float)) or not 0 < renew < self.lease:
+            raise ConfigurationError(f"CoordinationConfig.renew must be between 0 and lease={self.lease}, "
+                                     f"got {self.renew!r}")
+        object.__setattr__(self, "renew", float(renew))
+        if self.key is not None and (not isinstance(self.key, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}",
+                                                                                          self.key)):
+            raise ConfigurationError(f"CoordinationConfig.key must be 1-100 of [A-Za-z0-9_.:-], got {self.key!r}")
+        if not isinstance(self.prefix, str) or not _PREFIX_RE.match(self.prefix):
+            raise ConfigurationError(f"CoordinationConfig.prefix must match [a-z_][a-z0-9_]{{0,40}}, got {self.prefix!r}")
+
+
+def coordination_config(value) -> CoordinationConfig | None:
+    """``db.start(coordination=...)`` -> a config, or None for a single process."""
+    if value is None or value == "memory":
+        return None
+    if isinstance(value, CoordinationConfig):
+        return value
+    if isinstance(value, str):
+        return CoordinationConfig(value)
+    raise ConfigurationError(f"coordination must be None, 'redis', 'postgresql' or a CoordinationConfig, "
+                             f"got {value!r}")
+
+
+def make_backend(cfg: CoordinationConfig, db):
+    key = cfg.key or db.name
+    if cfg.backend == "redis":
+        url = cfg.url or db.config.redis_url or os.environ.get("REDIS_URL")
+        if not url:
+            raise ConfigurationError("coordination='redis' needs a Redis URL: DataFlow(redis_url=...), "
+                                     "CoordinationConfig(url=...) or the REDIS_URL environment variable")
+        from .coord_redis import RedisBackend
+        return RedisBackend(url, key)
+    from .coord_pg import PostgresBackend
+    return PostgresBackend(db, key, cfg.prefix)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class MemoryNonces:
+    """Webhook nonces of a single process: claimed until they expire."""
+
+    def __init__(self):
+        self._until: dict = {}
+
+    async def claim(self, nonce: str, ttl: float) -> bool:
+        now = time.monotonic()
+        if len(self._until) > 10_000:
+            self._until = {k: t for k, t in self._until.items() if t > now}
+        if self._until.get(nonce, 0) > now:
+            return False
+        self._until[nonce] = now + ttl
+        return True
+
+    async def unclaim(self, nonce: str) -> None:
+        self._until.pop(nonce, None)
+
+
+class Coordinator:
+    """The election loop of one worker, and its share of the shared cache and request queue.
+
+    The runtime is told ``_become_leader(epoch)`` / ``_become_follower()``; ``publish`` is the
+    fenced write of a refreshed product; ``forward`` hands a request to the leader."""
+
+    def __init__(self, rt, cfg: CoordinationConfig, backend):
+        self.rt, self.cfg, self.backend = rt, cfg, backend
+        self.holder = rt.worker_id
+        self.epoch = 0
+        self.leading = False
+        self.lease_until = 0.0          # monotonic: we lead until then unless renewed
+        self.versions: dict = {}        # product -> version held locally
+        self.stats: Counter = Counter()
+        self.leader_since: float | None = None
+        self._tasks: list = []
+        self._transition = asyncio.Lock()
+
+    @property
+    def leader(self) -> bool:
+        """Leader now: the lease is ours and, by our own clock, has not run out."""
+        return self.leading and time.monotonic() < self.lease_until
+
+    def snapshot(self) -> dict:
+        return {"backend": self.backend.name, "lease": self.cfg.lease, "renew": self.cfg.renew,
+                "leader_since": self.leader_since, **dict(self.stats)}
+
+    async def start(self) -> None:
+        await self.backend.setup()
+        loop = asyncio.get_running_loop()
+        await self._sync()
+        await self._tick()              # the first election round before serving
+        self._tasks = [loop.create_task(self._elect()), loop.create_task(self._follow()),
+                       loop.create_task(self._serve_requests())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.leading:
+            self.leading = False
+            try:
+                await self.backend.release(self.holder, self.epoch)
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                logger.warning("fabric: releasing the leader lease failed", exc_info=True)
+        await self.backend.close()
+
+    # -- the election ------------------------------------------------------------------------------
+    async def _elect(self) -> None:
+        while True:
+            wait = await self._tick()
+            await asyncio.sleep(wait)
+
+    async def _tick(self) -> float:
+        """One round: renew (leader) or try to acquire (follower); returns how long to sleep."""
+        cfg = self.cfg
+        try:
+            if self.leading:
+                t0 = time.monotonic()
+                if time.monotonic() < self.lease_until and await self.backend.renew(self.holder, self.epoch, cfg.lease):
+                    self.lease_until = t0 + cfg.lease
+                    self.stats["renewals"] += 1
+                    return cfg.renew
+                self.stats["lost"] += 1
+                await self._demote("lease lost")
+                # fall through: try to take it again at once (it may simply have lapsed)
+            t0 = time.monotonic()
+            epoch, left = await self.backend.acquire(self.holder, cfg.lease)
+            if epoch is not None:
+                self.lease_until = t0 + cfg.lease
+                self.stats["acquired"] += 1
+                await self._promote(epoch)
+                return cfg.renew
+            # wake when the holder's lease runs out, a little after (never later than renew)
+            return min(cfg.renew, left + 0.005)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - backend unreachable: leadership cannot be proven
+            self.stats["backend_errors"] += 1
+            logger.warning("fabric coordination (%s): %s: %s", self.backend.name, type(exc).__name__, exc)
+            if self.leading and time.monotonic() >= self.lease_until:
+                await self._demote("backend unreachable")
+            return min(cfg.renew, max(self.lease_until - time.monotonic(), 0.05)) if self.leading else cfg.renew
+
+    async def _promote(self, epoch: int) -> None:
+        async with self._transition:
+            self.epoch, self.leading, self.leader_since = epoch, True, time.time()
+            logger.info("fabric: worker %s leads (epoch %d)", self.holder, epoch)
+            await self._sync()          # start from what the previous leader published
+            await self.rt._become_leader(epoch)
+
+    async def _demote(self, why: str) -> None:
+        async with self._transition:
+            if not self.leading:
+                return
+            self.leading, self.leader_since = False, None
+            logger.info("fabric: worker %s no longer leads (epoch %d): %s", self.holder, self.epoch, why)
+            await self.rt._become_follower()
+
+    # -- the shared cache ----------------------------------------------------------------------------
+    async def publish(self, name: str, entry) -> bool:
+        """Write a refreshed product for every worker; False when refused (not leader any more)."""
+        if not self.leader:
+            self.stats["writes_skipped"] += 1
+            return False
+        try:
+            ver = await self.backend.write(self.holder, self.epoch, name, entry.body, entry.cached_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - not written: followers keep the previous value
+            self.stats["backend_errors"] += 1
+            logger.warning("fabric: publishing %r failed: %s: %s", name, type(exc).__name__, exc)
+            return False
+        if not ver:
+            self.stats["writes_refused"] += 1
+            self.lease_until = 0.0      # fenced: somebody newer leads; step down at the next tick
+            return False
+        self.stats["writes"] += 1
+        self.versions[name] = ver
+        return True
+
+    async def _follow(self) -> None:
+        """Followers (and a fresh leader) take newer product versions from the shared cache."""
+        while True:
+            await self.backend.wait_change(self.cfg.renew)
+            if self.leader:
+                continue
+            try:
+                await self._sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - try again next tick
+                self.stats["backend_errors"] += 1
+                logger.warning("fabric: reading the shared cache failed: %s: %s", type(exc).__name__, exc)
+
+    async def _sync(self) -> None:
+        versions = await self.backend.versions()
+        for name, ver in versions.items():
+            if name not in self.rt.fabric.products or self.versions.get(name, 0) >= ver:
+                continue
+            got = await self.backend.read(name)
+            if got is None:
+                continue
+            ver, _epoch, body, cached_at = got
+            self.versions[name] = ver
+            self.stats["synced"] += 1
+            self.rt._adopt(name, body, cached_at)
+
+    async def pull(self, name: str) -> bool:
+        """Fetch one product from the shared cache now (a follower asked for one it lacks)."""
+        got = await self.backend.read(name)
+        if got is None:
+            return False
+        ver, _epoch, body, cached_at = got
+        if self.versions.get(name, 0) < ver:
+            self.versions[name] = ver
+            self.rt._adopt(name, body, cached_at)
+        return True
+
+    # -- requests for the leader ---------------------------------------------------------------------
+    async def forward(self, kind: str, payload: dict, wait: bool) -> str | None:
+        """Queue a request for the leader; with ``wait`` return its outcome ("ok"/"failed", or
+        None when no leader answered within ``forward_timeout``)."""
+        self.stats[f"forwarded_{kind}"] += 1
+        rid = await self.backend.push(kind, payload)
+        if not wait:
+            return None
+        return await self.backend.outcome(rid, self.cfg.forward_timeout)
+
+    async def _serve_requests(self) -> None:
+        tick = min(0.1, self.cfg.renew / 3)
+        last_purge = time.monotonic()
+        while True:
+            if not self.leader:
+                await asyncio.sleep(tick)
+                continue
+            try:
+                items = await self.backend.take(tick)
+                for rid, kind, payload in items:
+                    self.stats[f"served_{kind}"] += 1
+                    self.rt._spawn(self._handle(rid, kind, payload))
+                if time.monotonic() - last_purge > 60:
+                    last_purge = time.monotonic()
+                    await self.backend.purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis/PostgreSQL hiccup: go on
+                self.stats["backend_errors"] += 1
+                logger.warning("fabric: taking forwarded requests failed: %s: %s", type(exc).__name__, exc)
+                await asyncio.sleep(tick)
+
+    async def _handle(self, rid, kind, payload) -> None:
+        if kind == "changed":
+            self.rt._changed(payload.get("names", []), payload.get("trigger", "forwarded"))
+            return
+        if kind == "webhook":
+            ok = await self.rt.source_refresh(payload.get("source"))
+            try:
+                await self.backend.answer(rid, "ok" if ok else "failed")
+            except Exception:  # noqa: BLE001 - the sender times out and answers 503
+                logger.warning("fabric: answering a forwarded webhook failed", exc_info=True)
