@@ -1,12 +1,19 @@
-"""``dataflow serve --module app.fabric [--host H] [--port P] [--db NAME]``: import a module that
+"""``dataflow serve --module app.fabric [--host H] [--port P] [--db NAME] [--workers N]
+[--coordination redis|postgresql --lease S --renew S --coordination-key K]``: import a module that
 defines a DataFlow with sources and products, start its fabric on uvicorn, and stop it cleanly
-on SIGINT/SIGTERM.  The module's DataFlow is used as is (its URL, models, sources, products)."""
+on SIGINT/SIGTERM.  The module's DataFlow is used as is (its URL, models, sources, products).
+
+``--workers N`` (N > 1, with ``--coordination``) binds the socket once and starts N worker
+processes sharing it; they elect one leader that polls and refreshes, the others serve."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import signal
+import socket
+import subprocess
 import sys
 
 
@@ -29,14 +36,23 @@ def _find_db(module_name: str, attr: str | None):
     return found[0]
 
 
-async def _serve(db, host: str, port: int) -> int:
+def _coordination(args):
+    if not args.coordination:
+        return None
+    from ..fabric.coordination import CoordinationConfig
+    return CoordinationConfig(args.coordination, lease=args.lease, renew=args.renew, key=args.coordination_key)
+
+
+async def _serve(db, args) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    rt = await db.start(host=host, port=port)
+    sock = socket.socket(fileno=args.fd) if args.fd is not None else None
+    rt = await db.start(host=args.host, port=args.port, coordination=_coordination(args), sock=sock)
     print(f"dataflow fabric serving on {rt.url}/ ({len(rt.fabric.products)} products, "
-          f"{len(rt.fabric.sources)} sources)", flush=True)
+          f"{len(rt.fabric.sources)} sources, worker {rt.worker_id}, "
+          f"{'leader' if rt.leader else 'follower'})", flush=True)
     try:
         await stop.wait()
     finally:
@@ -46,16 +62,61 @@ async def _serve(db, host: str, port: int) -> int:
     return 0
 
 
+def _supervise(args) -> int:
+    """Bind once, start ``args.workers`` processes on the shared socket, pass signals on."""
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    port = sock.getsockname()[1]
+    argv = [sys.executable, "-m", "dataflow", "serve", "--module", args.module, "--host", args.host,
+            "--port", str(port), "--fd", str(sock.fileno()), "--coordination", args.coordination,
+            "--lease", str(args.lease)]
+    if args.db:
+        argv += ["--db", args.db]
+    if args.renew is not None:
+        argv += ["--renew", str(args.renew)]
+    if args.coordination_key:
+        argv += ["--coordination-key", args.coordination_key]
+    procs = [subprocess.Popen(argv, pass_fds=(sock.fileno(),)) for _ in range(args.workers)]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"dataflow fabric supervising {args.workers} workers on http://{host}:{port}/fabric/ (pid {os.getpid()})",
+          flush=True)
+
+    def forward(signum, _frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [p.wait() for p in procs]
+    sock.close()
+    return max(codes, key=abs)
+
+
 def _run(args) -> int:
     from ..errors import DataFlowError
 
-    if args.workers != 1:
-        print("dataflow serve: --workers > 1 needs leader election across workers "
-              "(coordination='redis'/'postgresql'), which is not available in this version", file=sys.stderr)
+    if args.workers < 1:
+        print("dataflow serve: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.workers > 1 and not args.coordination:
+        print("dataflow serve: --workers > 1 needs leader election across the workers: add "
+              "--coordination redis (or postgresql)", file=sys.stderr)
+        return 2
+    try:
+        _coordination(args)
+    except DataFlowError as exc:
+        print(f"dataflow serve: {exc}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _supervise(args)
     db = _find_db(args.module, args.db)
     try:
-        return asyncio.run(_serve(db, args.host, args.port))
+        return asyncio.run(_serve(db, args))
     except (DataFlowError, OSError) as exc:
         print(f"dataflow serve: {exc}", file=sys.stderr)
         return 1
@@ -63,10 +124,23 @@ def _run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="serve a module's data fabric (sources and products) over HTTP",
-                       epilog="example: dataflow serve --module app.fabric --port 8000")
+                       epilog="example: dataflow serve --module app.fabric --port 8000 "
+                              "--workers 4 --coordination redis")
     p.add_argument("--module", required=True, help="module defining the DataFlow, its sources and products")
     p.add_argument("--db", default=None, help="name of the DataFlow in the module (when it has several)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
-    p.add_argument("--workers", type=int, default=1, help="only 1 in this version")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (more than 1 needs --coordination)")
+    p.add_argument("--coordination", choices=("redis", "postgresql"), default=None,
+                   help="elect one leader across workers through Redis (redis_url / $REDIS_URL) or the "
+                        "DataFlow's PostgreSQL database")
+    p.add_argument("--lease", type=float, default=10.0, help="leader lease in seconds (default 10)")
+    p.add_argument("--renew", type=float, default=None, help="seconds between lease renewals (default lease/3)")
+    p.add_argument("--coordination-key", default=None, help="names the group of workers (default the DataFlow's name)")
+    p.add_argument("--fd", type=int, default=None, help=argparse_suppress())
     p.set_defaults(func=_run)
+
+
+def argparse_suppress():
+    import argparse
+    return argparse.SUPPRESS

@@ -128,7 +128,8 @@ class Coordinator:
     def __init__(self, rt, cfg: CoordinationConfig, backend):
         self.rt, self.cfg, self.backend = rt, cfg, backend
         self.holder = rt.worker_id
-        self.epoch = 0
+        self.epoch = 0                  # ours, while we lead
+        self.seen_epoch = 0             # the newest epoch seen in the shared cache
         self.leading = False
         self.lease_until = 0.0          # monotonic: we lead until then unless renewed
         self.versions: dict = {}        # product -> version held locally
@@ -142,9 +143,15 @@ class Coordinator:
         """Leader now: the lease is ours and, by our own clock, has not run out."""
         return self.leading and time.monotonic() < self.lease_until
 
+    @property
+    def current_epoch(self) -> int:
+        """Ours while we lead, else the newest one we have seen."""
+        return self.epoch if self.leading else max(self.seen_epoch, self.epoch)
+
     def snapshot(self) -> dict:
         return {"backend": self.backend.name, "lease": self.cfg.lease, "renew": self.cfg.renew,
-                "leader_since": self.leader_since, **dict(self.stats)}
+                "leader_since": self.leader_since, "computations": sum(self.rt.computations.values()),
+                **dict(self.stats)}
 
     async def start(self) -> None:
         await self.backend.setup()
@@ -263,7 +270,8 @@ class Coordinator:
             got = await self.backend.read(name)
             if got is None:
                 continue
-            ver, _epoch, body, cached_at = got
+            ver, epoch, body, cached_at = got
+            self.seen_epoch = max(self.seen_epoch, epoch)
             self.versions[name] = ver
             self.stats["synced"] += 1
             self.rt._adopt(name, body, cached_at)
@@ -273,7 +281,8 @@ class Coordinator:
         got = await self.backend.read(name)
         if got is None:
             return False
-        ver, _epoch, body, cached_at = got
+        ver, epoch, body, cached_at = got
+        self.seen_epoch = max(self.seen_epoch, epoch)
         if self.versions.get(name, 0) < ver:
             self.versions[name] = ver
             self.rt._adopt(name, body, cached_at)

@@ -59,6 +59,8 @@ class FabricRuntime:
     def __init__(self, fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode=False,
                  enable_writes=False):
         self.fabric = fabric
+        #: a bound socket to serve on instead of binding host:port (dataflow serve --workers)
+        self.sock = None
         self.db = fabric.db
         self.host, self.port = host, port
         self.fail_fast, self.dev_mode, self.enable_writes = fail_fast, dev_mode, enable_writes
@@ -143,7 +145,7 @@ class FabricRuntime:
                 await self.coord.start()
             if serve:
                 from .server import EmbeddedServer
-                self.server = EmbeddedServer(self.app, self.host, self.port)
+                self.server = EmbeddedServer(self.app, self.host, self.port, self.sock)
                 await self.server.start()
                 self.port = self.server.port
         except BaseException:
@@ -157,7 +159,7 @@ class FabricRuntime:
 
     @property
     def epoch(self) -> int:
-        return 1 if self.coord is None else self.coord.epoch
+        return 1 if self.coord is None else self.coord.current_epoch
 
     def _lead_sources(self) -> None:
         """Start watchers, poll loops and cron schedules (this worker leads)."""
@@ -547,7 +549,7 @@ class FabricRuntime:
 
 
 async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode=False, nexus=None,
-                coordination=None, enable_writes=False, tenant_extractor=None, serve=True):
+                coordination=None, enable_writes=False, tenant_extractor=None, serve=True, sock=None):
     """``await db.start(...)``: see ``DataFlow.start``."""
     if nexus is not None:
         raise UnsupportedFeatureError("db.start(nexus=...): attaching to a Nexus instance is not available "
@@ -562,7 +564,7 @@ async def start(fabric, *, host="127.0.0.1", port=8000, fail_fast=True, dev_mode
         rt.tenants = TenantProducts(rt, tenant_extractor)
     # a runtime made by db.fabric_app() before start is reused, so that app serves this one
     rt.host, rt.port, rt.fail_fast, rt.dev_mode, rt.enable_writes = host, port, fail_fast, dev_mode, enable_writes
-    rt.coordination = coordination
+    rt.coordination, rt.sock = coordination, sock
     return await rt.start(serve=serve)
 
 

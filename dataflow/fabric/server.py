@@ -20,22 +20,28 @@ class _Server(uvicorn.Server):
 
 
 class EmbeddedServer:
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app, host: str, port: int, sock: socket.socket | None = None):
+        """``sock``: an already bound socket to serve on (``dataflow serve --workers N`` shares
+        one between its worker processes)."""
         self.app, self.host, self.port = app, host, port
         self._server: _Server | None = None
         self._task: asyncio.Task | None = None
         self._sock: socket.socket | None = None
+        self._given = sock
 
     async def start(self) -> None:
-        family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(addr)
-        except OSError:
-            sock.close()
-            raise
-        sock.set_inheritable(True)
+        if self._given is not None:
+            sock = self._given
+        else:
+            family, kind, proto, _, addr = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(addr)
+            except OSError:
+                sock.close()
+                raise
+            sock.set_inheritable(True)
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, lifespan="off", log_level="warning", access_log=False,
