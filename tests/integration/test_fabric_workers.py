@@ -1,0 +1,221 @@
+"""The fabric across real worker processes (``dataflow serve`` subprocesses) sharing Redis or
+PostgreSQL: exactly one polls; followers serve the leader's values; SIGKILL of the leader hands
+leadership to another worker; a leader SIGSTOPped past its lease and SIGCONTed writes nothing
+(no duplicate refresh, no write of the old epoch lands); 100 concurrent deliveries of one
+webhook id over two workers are accepted once.  Plus the backends' fences on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+pytest.importorskip("httpx")
+pytest.importorskip("redis")
+
+import httpx  # noqa: E402
+
+from dataflow import DataFlow  # noqa: E402
+from dataflow.errors import ConfigurationError  # noqa: E402
+
+from .fabric_helpers import ApiServer  # noqa: E402
+from .fabric_workers import PG_URL, REDIS_URL, Cluster, generic_headers, wait_until  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+LEASE, RENEW = 1.0, 0.3
+
+
+def _need(url: str, default_port: int) -> None:
+    u = urlsplit(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or default_port), timeout=1):
+            return
+    except OSError:
+        if IN_CI:
+            pytest.fail(f"{url} not reachable (CI=true: a missing server is a failure)")
+        pytest.skip(f"{url} not reachable")
+
+
+@pytest.fixture(params=["redis", "postgresql"])
+def backend(request):
+    _need(REDIS_URL, 6379)
+    if request.param == "postgresql":
+        _need(PG_URL, 5432)
+    return request.param
+
+
+def _polls(h) -> int:
+    return h["sources"]["api"]["stats"]["polls"]
+
+
+def _items(w):
+    r = w.get("/fabric/items")
+    return r.json()["data"] if r.status_code == 200 else None
+
+
+async def _deliver_many(workers, body: bytes, delivery: str, n: int) -> list[int]:
+    headers = generic_headers(body, delivery)
+    clients = [httpx.AsyncClient(base_url=w.url, timeout=30) for w in workers]
+    try:
+        rs = await asyncio.gather(*(clients[i % len(clients)].post("/fabric/webhook/api", content=body,
+                                                                    headers=headers) for i in range(n)))
+    finally:
+        for c in clients:
+            await c.aclose()
+    return [r.status_code for r in rs]
+
+
+def test_workers_elect_fail_over_and_fence(backend, tmp_path):
+    with ApiServer() as api:
+        api.set("/items", [1])
+        with Cluster(backend, 3, api.url, tmp_path, lease=LEASE, renew=RENEW) as cluster:
+            # -- one leader; every worker serves the leader's value ------------------------------
+            leader, h, _ = cluster.wait_leader()
+            wait_until(lambda: all(_items(w) is not None for w in cluster.workers))
+            assert len(cluster.leaders()) == 1
+            for _attempt in range(3):   # a window in which leadership changed proves nothing: retry
+                before = {w.pid: cluster.workers[i].health() for i, w in enumerate(cluster.workers)}
+                time.sleep(6 * 0.2)
+                after = {w.pid: w.health() for w in cluster.workers}
+                if len({x["epoch"] for x in (*before.values(), *after.values())}) == 1:
+                    break
+            polled = {pid: _polls(after[pid]) - _polls(before[pid]) for pid in after}
+            assert [pid for pid, n in polled.items() if n > 0] == [leader.pid], polled
+            assert polled[leader.pid] >= 2
+            api.set("/items", [1, 2])
+            wait_until(lambda: all((_items(w) or {}).get("items") == [1, 2] for w in cluster.workers))
+            assert {_items(w)["by"] for w in cluster.workers} == {leader.pid}
+
+            # -- a webhook delivered 100 times at once over two workers: accepted once --------------
+            follower = next(w for w in cluster.workers if w is not leader)
+            codes = asyncio.run(_deliver_many([leader, follower], b'{"changed": true}', "dup-1", 100))
+            assert codes.count(202) == 1 and codes.count(409) == 99, sorted(set(codes))
+
+            # -- SIGKILL the leader: another takes over ---------------------------------------------
+            rest = [w for w in cluster.workers if w is not leader]
+            epoch0 = h["epoch"]
+            t_kill = time.monotonic()
+            leader.signal(signal.SIGKILL)
+            leader.proc.wait(10)
+            second, h2, t_new = cluster.wait_leader(rest)
+            gap = t_new - t_kill
+            assert h2["epoch"] > epoch0
+            assert gap < LEASE + 10 * RENEW + 2.0, gap    # lease rest + one tick, generous for a busy box
+
+            # -- SIGSTOP the new leader past its lease, SIGCONT: nothing of its epoch lands ----------
+            third = next(w for w in rest if w is not second)
+            wait_until(lambda: (_items(third) or {}).get("by") == second.pid)
+            s0 = second.health()["coordination"]
+            second.signal(signal.SIGSTOP)
+            t_stop = time.monotonic()
+            _, h3, _ = cluster.wait_leader([third])
+            assert h3["epoch"] > h2["epoch"]
+            api.set("/items", [1, 2, 3])               # changes while the old leader sleeps
+            wait_until(lambda: (_items(third) or {}).get("items") == [1, 2, 3])
+            time.sleep(max(0.0, 2 * LEASE - (time.monotonic() - t_stop)))
+            second.signal(signal.SIGCONT)
+            wait_until(lambda: (lambda x: x is not None and not x["leader"] and x["epoch"] >= h3["epoch"])(
+                second.health()))
+            wait_until(lambda: (_items(second) or {}).get("items") == [1, 2, 3])
+            time.sleep(4 * RENEW)                      # any loop of the old leader has run by now
+            s1 = second.health()["coordination"]
+            assert s1.get("writes", 0) == s0.get("writes", 0), (s0, s1)          # no old-epoch write landed
+            assert s1["computations"] == s0["computations"], (s0, s1)            # no duplicate refresh
+            assert (_items(second) or {})["by"] == third.pid
+            assert [w.pid for w, _ in cluster.leaders()] == [third.pid]
+
+
+def test_failed_webhook_refresh_releases_the_nonce(backend, tmp_path):
+    """Forwarded by a follower: the leader's refresh fails -> 5xx and the retry is accepted."""
+    with ApiServer() as api:
+        api.set("/items", [1])
+        with Cluster(backend, 2, api.url, tmp_path, lease=LEASE, renew=RENEW, poll=30) as cluster:
+            leader, _, _ = cluster.wait_leader()
+            follower = next(w for w in cluster.workers if w is not leader)
+            wait_until(lambda: _items(follower) is not None)
+            body = b'{"n": 1}'
+            api.fail_next = 10**6
+            r = follower.client.post("/fabric/webhook/api", content=body, headers=generic_headers(body, "d-7"))
+            assert r.status_code == 500, r.text
+            api.fail_next = 0
+            api.set("/items", [7])
+            r = follower.client.post("/fabric/webhook/api", content=body, headers=generic_headers(body, "d-7"))
+            assert r.status_code == 202, r.text
+            assert _items(leader)["items"] == [7]    # refreshed before the 202
+            wait_until(lambda: (_items(follower) or {}).get("items") == [7])
+            r = follower.client.post("/fabric/webhook/api", content=body, headers=generic_headers(body, "d-7"))
+            assert r.status_code == 409
+
+
+# -- the fences of each backend, without processes ------------------------------------------------
+async def _backend(kind: str, key: str):
+    if kind == "redis":
+        from dataflow.fabric.coord_redis import RedisBackend
+        b, db = RedisBackend(REDIS_URL, key), None
+    else:
+        from dataflow.fabric.coord_pg import PostgresBackend
+        db = DataFlow(PG_URL)
+        b = PostgresBackend(db, key, "dataflow_fabric")
+    await b.setup()
+    return b, db
+
+
+async def test_backend_fence_and_single_winner(backend):
+    import uuid
+    key = "f" + uuid.uuid4().hex[:10]
+    a, db_a = await _backend(backend, key)
+    b, db_b = await _backend(backend, key)
+    try:
+        e1, _ = await a.acquire("A", 0.3)
+        assert e1 is not None
+        e, left = await b.acquire("B", 0.3)
+        assert e is None and 0 < left <= 0.3
+        assert await a.write("A", e1, "p", b'{"data":1}', time.time()) == 1
+        await asyncio.sleep(0.4)                                    # A's lease runs out
+        e2, _ = await b.acquire("B", 5)
+        assert e2 == e1 + 1
+        assert not await a.renew("A", e1, 5)                        # compare-and-set: not A's any more
+        assert await a.write("A", e1, "p", b'{"data":"old"}', time.time()) == 0   # fenced
+        await a.release("A", e1)                                    # no effect on B's lease
+        assert await b.renew("B", e2, 5)
+        assert await b.write("B", e2, "p", b'{"data":2}', time.time()) == 2
+        assert (await a.read("p"))[:3] == (2, e2, b'{"data":2}')
+        # many contenders for a free lease: exactly one wins
+        await b.release("B", e2)
+        won = await asyncio.gather(*(a.acquire(f"C{i}", 5) for i in range(20)))
+        assert sum(1 for e, _ in won if e is not None) == 1
+        # nonces: claimed once, released, claimed again
+        assert await a.claim("n1", 5) and not await b.claim("n1", 5)
+        await a.unclaim("n1")
+        assert await b.claim("n1", 5)
+    finally:
+        for x, d in ((a, db_a), (b, db_b)):
+            await x.close()
+            if d is not None:
+                await d.close_async()
+
+
+async def test_coordination_configuration_errors(tmp_path, monkeypatch):
+    from dataflow.fabric.coordination import CoordinationConfig
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    db = DataFlow(f"sqlite:///{tmp_path}/c.db")
+
+    @db.product("one")
+    async def one(ctx):
+        return 1
+
+    with pytest.raises(ConfigurationError, match="Redis URL"):
+        await db.start(port=0, coordination="redis")
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        await db.start(port=0, coordination="postgresql")
+    with pytest.raises(ConfigurationError, match="coordination must be"):
+        await db.start(port=0, coordination="zookeeper")
+    with pytest.raises(ConfigurationError, match="renew"):
+        CoordinationConfig("redis", lease=1, renew=2)
+    await db.close_async()
