@@ -96,6 +96,22 @@ def make_backend(cfg: CoordinationConfig, db):
     return PostgresBackend(db, key, cfg.prefix)
 
 
+async def cancel_all(tasks, rounds: int = 20) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again any that swallowed the cancellation
+    (on Python 3.11 a cancellation racing a client library's ``asyncio.timeout`` can come out as
+    a TimeoutError, which a loop then treats as a failed call and goes on)."""
+    pending = [t for t in tasks if not t.done()]
+    for _ in range(rounds):
+        if not pending:
+            return
+        for t in pending:
+            t.cancel()
+        _, still = await asyncio.wait(pending, timeout=0.5)
+        pending = list(still)
+    if pending:
+        logger.warning("fabric: %d task(s) would not stop: %s", len(pending), pending)
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -136,6 +152,7 @@ class Coordinator:
         self.stats: Counter = Counter()
         self.leader_since: float | None = None
         self._tasks: list = []
+        self._closing = False
         self._transition = asyncio.Lock()
 
     @property
@@ -162,9 +179,8 @@ class Coordinator:
                        loop.create_task(self._serve_requests())]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._closing = True
+        await cancel_all(self._tasks)
         self._tasks = []
         if self.leading:
             self.leading = False
@@ -176,7 +192,7 @@ class Coordinator:
 
     # -- the election ------------------------------------------------------------------------------
     async def _elect(self) -> None:
-        while True:
+        while not self._closing:
             wait = await self._tick()
             await asyncio.sleep(wait)
 
@@ -250,7 +266,7 @@ class Coordinator:
 
     async def _follow(self) -> None:
         """Followers (and a fresh leader) take newer product versions from the shared cache."""
-        while True:
+        while not self._closing:
             await self.backend.wait_change(self.cfg.renew)
             if self.leader:
                 continue
@@ -301,7 +317,7 @@ class Coordinator:
     async def _serve_requests(self) -> None:
         tick = min(0.1, self.cfg.renew / 3)
         last_purge = time.monotonic()
-        while True:
+        while not self._closing:
             if not self.leader:
                 await asyncio.sleep(tick)
                 continue

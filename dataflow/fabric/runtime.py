@@ -18,7 +18,7 @@ import time
 from collections import Counter
 
 from ..errors import ConfigurationError, FabricError, UnsupportedFeatureError
-from .coordination import Coordinator, MemoryNonces, coordination_config, make_backend, worker_id
+from .coordination import Coordinator, MemoryNonces, cancel_all, coordination_config, make_backend, worker_id
 from .events import EventBus
 from .metrics import Metrics
 from .products import Entry, ParamCache
@@ -184,9 +184,7 @@ class FabricRuntime:
         """Called by the coordinator: stop polling, watching and refreshing."""
         tasks = [t for t in self._leader_tasks if not t.done() and t is not asyncio.current_task()]
         self._leader_tasks.clear()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         for h in self._timers.values():
             h.cancel()
         self._timers.clear()
@@ -251,10 +249,7 @@ class FabricRuntime:
             await coord.stop()
             self.nonces = MemoryNonces()
         self._leader_tasks.clear()
-        tasks = [t for t in self._tasks if not t.done()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(list(self._tasks))
         self._tasks.clear()
         for src in self.fabric.sources.values():
             src.on_change = None

@@ -1,9 +1,11 @@
 """The app each worker process of ``test_fabric_workers.py`` serves (``dataflow serve --module
 fabric_worker_app``): one REST source on the test's local API server, polled quickly, with a
-generic webhook, and one materialized product that records which worker computed it."""
+generic webhook, and one materialized product that records which worker computed it (and takes
+``$FABRIC_SLOW`` seconds when the source holds three items or more)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from dataflow import DataFlow
@@ -18,4 +20,7 @@ db.source("api", RestSourceConfig(url=os.environ["FABRIC_API_URL"], endpoints={"
 
 @db.product("items", depends_on=["api"], write_debounce=0)
 async def items(ctx):
-    return {"items": await ctx.source("api").fetch("items"), "by": os.getpid()}
+    data = await ctx.source("api").fetch("items")
+    if isinstance(data, list) and len(data) >= 3:   # a slow refresh, to pause a leader in the middle of one
+        await asyncio.sleep(float(os.environ.get("FABRIC_SLOW", "0")))
+    return {"items": data, "by": os.getpid()}

@@ -57,17 +57,19 @@ class Worker:
 class Cluster:
     """``n`` workers on ``backend`` ("redis"/"postgresql"), polling ``api_url``."""
 
-    def __init__(self, backend: str, n: int, api_url: str, tmp, *, lease=1.0, renew=0.3, poll=0.2):
+    def __init__(self, backend: str, n: int, api_url: str, tmp, *, lease=1.0, renew=0.3, poll=0.2, slow=0.0):
         self.backend, self.n, self.api_url, self.tmp = backend, n, api_url, str(tmp)
-        self.lease, self.renew, self.poll = lease, renew, poll
+        self.lease, self.renew, self.poll, self.slow = lease, renew, poll, slow
         self.key = "t" + uuid.uuid4().hex[:12]
         self.workers: list[Worker] = []
+        #: pid -> exit code, filled by close() for the workers it stopped with SIGTERM
+        self.exit_codes: dict = {}
 
     def _env(self, i: int) -> dict:
         db_url = PG_URL if self.backend == "postgresql" else f"sqlite:///{self.tmp}/w{i}.db"
         return {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": db_url,
                 "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": self.api_url, "FABRIC_POLL": str(self.poll),
-                "FABRIC_HOOK_SECRET": SECRET}
+                "FABRIC_HOOK_SECRET": SECRET, "FABRIC_SLOW": str(self.slow)}
 
     def start(self, timeout: float = 90.0) -> "Cluster":
         procs = []
@@ -128,17 +130,21 @@ class Cluster:
         raise AssertionError(f"no leader among {[w.pid for w in among or self.running()]} in {timeout} s")
 
     def close(self) -> None:
+        termed = []
         for w in self.workers:
             if w.alive:
                 if w.stopped:
                     w.signal(signal.SIGCONT)
                 w.proc.send_signal(signal.SIGTERM)
+                termed.append(w)
         for w in self.workers:
             try:
                 w.proc.wait(15)
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait()
+            if w in termed:
+                self.exit_codes[w.pid] = w.proc.returncode
             if w.proc.stdout is not None:
                 w.proc.stdout.close()
             w.client.close()

@@ -73,7 +73,7 @@ async def _deliver_many(workers, body: bytes, delivery: str, n: int) -> list[int
 def test_workers_elect_fail_over_and_fence(backend, tmp_path):
     with ApiServer() as api:
         api.set("/items", [1])
-        with Cluster(backend, 3, api.url, tmp_path, lease=LEASE, renew=RENEW) as cluster:
+        with Cluster(backend, 3, api.url, tmp_path, lease=LEASE, renew=RENEW, slow=0.6) as cluster:
             # -- one leader; every worker serves the leader's value ------------------------------
             leader, h, _ = cluster.wait_leader()
             wait_until(lambda: all(_items(w) is not None for w in cluster.workers))
@@ -107,15 +107,18 @@ def test_workers_elect_fail_over_and_fence(backend, tmp_path):
             assert h2["epoch"] > epoch0
             assert gap < LEASE + 10 * RENEW + 2.0, gap    # lease rest + one tick, generous for a busy box
 
-            # -- SIGSTOP the new leader past its lease, SIGCONT: nothing of its epoch lands ----------
+            # -- SIGSTOP the new leader in the middle of a refresh, past its lease; SIGCONT: its ------
+            # -- refresh finishes but nothing of its epoch lands, and it computes nothing more --------
             third = next(w for w in rest if w is not second)
             wait_until(lambda: (_items(third) or {}).get("by") == second.pid)
-            s0 = second.health()["coordination"]
+            c0 = second.health()["coordination"]["computations"]
+            api.set("/items", [1, 2, 3])               # the refresh of three items is slow
+            s0 = wait_until(lambda: (lambda x: x if x["computations"] > c0 else None)(
+                second.health()["coordination"]), step=0.005)
             second.signal(signal.SIGSTOP)
             t_stop = time.monotonic()
             _, h3, _ = cluster.wait_leader([third])
             assert h3["epoch"] > h2["epoch"]
-            api.set("/items", [1, 2, 3])               # changes while the old leader sleeps
             wait_until(lambda: (_items(third) or {}).get("items") == [1, 2, 3])
             time.sleep(max(0.0, 2 * LEASE - (time.monotonic() - t_stop)))
             second.signal(signal.SIGCONT)
@@ -126,8 +129,10 @@ def test_workers_elect_fail_over_and_fence(backend, tmp_path):
             s1 = second.health()["coordination"]
             assert s1.get("writes", 0) == s0.get("writes", 0), (s0, s1)          # no old-epoch write landed
             assert s1["computations"] == s0["computations"], (s0, s1)            # no duplicate refresh
+            assert s1.get("writes_skipped", 0) + s1.get("writes_refused", 0) >= 1, s1   # the paused one
             assert (_items(second) or {})["by"] == third.pid
             assert [w.pid for w, _ in cluster.leaders()] == [third.pid]
+        assert cluster.exit_codes == {second.pid: 0, third.pid: 0}, (cluster.exit_codes, cluster.stderr(0))
 
 
 def test_failed_webhook_refresh_releases_the_nonce(backend, tmp_path):
@@ -150,6 +155,7 @@ def test_failed_webhook_refresh_releases_the_nonce(backend, tmp_path):
             wait_until(lambda: (_items(follower) or {}).get("items") == [7])
             r = follower.client.post("/fabric/webhook/api", content=body, headers=generic_headers(body, "d-7"))
             assert r.status_code == 409
+        assert set(cluster.exit_codes.values()) == {0}
 
 
 # -- the fences of each backend, without processes ------------------------------------------------
@@ -219,3 +225,63 @@ async def test_coordination_configuration_errors(tmp_path, monkeypatch):
     with pytest.raises(ConfigurationError, match="renew"):
         CoordinationConfig("redis", lease=1, renew=2)
     await db.close_async()
+
+
+async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
+    """Two fabrics on one database in one process, one leads: a write through the follower is
+    forwarded; the leader refreshes; the follower serves the leader's new value.  A forwarded
+    webhook comes back with the leader's outcome."""
+    import uuid
+
+    from dataflow.fabric.coordination import CoordinationConfig
+
+    from .fabric_helpers import until
+
+    url = PG_URL if backend == "postgresql" else f"sqlite:///{tmp_path}/shared.db"
+    table = "t_fabnote_" + uuid.uuid4().hex[:8]
+    cfg = CoordinationConfig(backend, lease=LEASE, renew=RENEW, key="w" + uuid.uuid4().hex[:10], url=REDIS_URL)
+    dbs = []
+    for i in range(2):
+        db = DataFlow(url, name=f"fab_pair_{i}_{uuid.uuid4().hex[:6]}")
+
+        @db.model
+        class Note:
+            __tablename__ = table
+            text: str
+
+        @db.product("notes", depends_on=["Note"], write_debounce=0)
+        async def notes(ctx):
+            return await ctx.express.count("Note")
+
+        await db.initialize()
+        dbs.append(db)
+    rts = []
+    try:
+        rts.append(await dbs[0].start(port=0, coordination=cfg))
+        await until(lambda: rts[0].leader, timeout=10)
+        rts.append(await dbs[1].start(port=0, coordination=cfg))
+        lead, follow = rts
+        assert not follow.leader and follow.epoch == lead.epoch
+        await until(lambda: "notes" in follow.entries, timeout=10)
+        await dbs[1].express.create("Note", {"text": "via the follower"})
+        await until(lambda: follow.entries["notes"].value == 1, timeout=10)
+        assert lead.entries["notes"].value == 1
+        assert follow.coord.stats["forwarded_changed"] == 1 and lead.coord.stats["served_changed"] == 1
+        assert follow.computations["notes"] == 0                  # followers never compute it
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{follow.port}") as c:
+            h = (await c.get("/fabric/_health")).json()
+            assert h["leader"] is False and h["epoch"] == lead.epoch and h["worker_id"] == follow.worker_id
+            assert (await c.get("/fabric/notes")).json() == {"data": 1}
+        # the leader stops (releasing its lease): the follower leads at once, not after the lease
+        t0 = time.monotonic()
+        await dbs[0].stop()
+        await until(lambda: follow.leader, timeout=10)
+        assert time.monotonic() - t0 < LEASE + 3 * RENEW
+        await dbs[1].express.create("Note", {"text": "now the leader"})
+        await until(lambda: follow.entries["notes"].value == 2, timeout=10)
+    finally:
+        for db in dbs:
+            await db.stop()
+        await dbs[0].execute_raw(dbs[0].dialect.drop_table_sql(table, if_exists=True))
+        for db in dbs:
+            await db.close_async()
