@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import time
 from datetime import datetime
 
@@ -42,6 +43,8 @@ NONCE_TTL = WINDOW_PAST + WINDOW_FUTURE + 60.0
 #: schemes without a signed timestamp (GitHub) keep their delivery ids this long
 NONCE_TTL_UNTIMED = 86_400.0
 MAX_BODY = 1024 * 1024
+#: Unix seconds, ASCII digits only (``str.isdigit`` would take other scripts' digits too)
+_UNIX = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 class Rejected(Exception):
@@ -70,7 +73,7 @@ def parse_timestamp(raw: str) -> float:
     """Unix seconds (integer or decimal) or ISO-8601 with a zone -> Unix seconds."""
     raw = raw.strip()
     try:
-        if raw.replace(".", "", 1).isdigit():
+        if _UNIX.fullmatch(raw):
             ts = float(raw)
         else:
             dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))

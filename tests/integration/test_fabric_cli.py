@@ -54,7 +54,7 @@ def test_dataflow_serve(tmp_path):
             proc.wait()
 
 
-def test_dataflow_serve_refuses_several_workers(tmp_path):
+def test_dataflow_serve_several_workers_need_coordination(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dataflow", "serve", "--module", "x", "--workers", "2"],
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
-    assert r.returncode == 2 and "not available" in r.stderr
+    assert r.returncode == 2 and "--coordination" in r.stderr
