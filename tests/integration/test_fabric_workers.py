@@ -285,3 +285,47 @@ async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
         await dbs[0].execute_raw(dbs[0].dialect.drop_table_sql(table, if_exists=True))
         for db in dbs:
             await db.close_async()
+
+
+def test_serve_workers_share_one_socket(tmp_path):
+    """``dataflow serve --workers 2 --coordination redis``: one port, two processes, one leader;
+    SIGTERM to the supervisor stops both cleanly."""
+    import re
+    import subprocess
+    import sys
+
+    from .fabric_workers import HERE, ROOT, SECRET
+
+    _need(REDIS_URL, 6379)
+    with ApiServer() as api:
+        api.set("/items", [1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": f"sqlite:///{tmp_path}/s.db",
+               "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": api.url, "FABRIC_HOOK_SECRET": SECRET}
+        proc = subprocess.Popen([sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port",
+                                 "0", "--workers", "2", "--coordination", "redis", "--lease", "1", "--renew", "0.3",
+                                 "--coordination-key", "s" + os.urandom(6).hex()],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/fabric/", line)
+            assert m, line
+            seen = {}
+            with httpx.Client(base_url=f"http://127.0.0.1:{m.group(1)}") as c:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and (len(seen) < 2 or sum(seen.values()) != 1):
+                    try:
+                        # a new connection each time, so the kernel spreads them over both workers
+                        h = c.get("/fabric/_health", headers={"Connection": "close"}).json()
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                        continue
+                    seen[h["worker_id"]] = h["leader"]
+            assert len(seen) == 2 and sum(seen.values()) == 1, seen
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+            assert out.count("dataflow fabric stopped") == 2, out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
