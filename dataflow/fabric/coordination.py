@@ -153,6 +153,7 @@ class Coordinator:
         self.leader_since: float | None = None
         self._tasks: list = []
         self._closing = False
+        self._failing = False
         self._transition = asyncio.Lock()
 
     @property
@@ -190,6 +191,20 @@ class Coordinator:
                 logger.warning("fabric: releasing the leader lease failed", exc_info=True)
         await self.backend.close()
 
+    def _trouble(self, what: str, exc: BaseException) -> None:
+        """Count a backend failure; log it once until the backend answers again (every tick
+        would flood the log while Redis or PostgreSQL is down)."""
+        self.stats["backend_errors"] += 1
+        if not self._failing:
+            self._failing = True
+            logger.warning("fabric coordination (%s): %s failed: %s: %s", self.backend.name, what,
+                           type(exc).__name__, exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.warning("fabric coordination (%s): the backend answers again", self.backend.name)
+
     # -- the election ------------------------------------------------------------------------------
     async def _elect(self) -> None:
         while not self._closing:
@@ -205,6 +220,7 @@ class Coordinator:
                 if time.monotonic() < self.lease_until and await self.backend.renew(self.holder, self.epoch, cfg.lease):
                     self.lease_until = t0 + cfg.lease
                     self.stats["renewals"] += 1
+                    self._recovered()
                     return cfg.renew
                 self.stats["lost"] += 1
                 await self._demote("lease lost")
@@ -221,8 +237,7 @@ class Coordinator:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - backend unreachable: leadership cannot be proven
-            self.stats["backend_errors"] += 1
-            logger.warning("fabric coordination (%s): %s: %s", self.backend.name, type(exc).__name__, exc)
+            self._trouble("the lease", exc)
             if self.leading and time.monotonic() >= self.lease_until:
                 await self._demote("backend unreachable")
             return min(cfg.renew, max(self.lease_until - time.monotonic(), 0.05)) if self.leading else cfg.renew
@@ -231,7 +246,10 @@ class Coordinator:
         async with self._transition:
             self.epoch, self.leading, self.leader_since = epoch, True, time.time()
             logger.info("fabric: worker %s leads (epoch %d)", self.holder, epoch)
-            await self._sync()          # start from what the previous leader published
+            try:
+                await self._sync()      # start from what the previous leader published
+            except Exception as exc:  # noqa: BLE001 - the leader recomputes everything anyway
+                self._trouble("reading the shared cache", exc)
             await self.rt._become_leader(epoch)
 
     async def _demote(self, why: str) -> None:
@@ -253,8 +271,7 @@ class Coordinator:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - not written: followers keep the previous value
-            self.stats["backend_errors"] += 1
-            logger.warning("fabric: publishing %r failed: %s: %s", name, type(exc).__name__, exc)
+            self._trouble(f"publishing {name!r}", exc)
             return False
         if not ver:
             self.stats["writes_refused"] += 1
@@ -272,11 +289,11 @@ class Coordinator:
                 continue
             try:
                 await self._sync()
+                self._recovered()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - try again next tick
-                self.stats["backend_errors"] += 1
-                logger.warning("fabric: reading the shared cache failed: %s: %s", type(exc).__name__, exc)
+                self._trouble("reading the shared cache", exc)
 
     async def _sync(self) -> None:
         versions = await self.backend.versions()
@@ -291,6 +308,15 @@ class Coordinator:
             self.versions[name] = ver
             self.stats["synced"] += 1
             self.rt._adopt(name, body, cached_at)
+
+    async def sync_now(self) -> None:
+        """Take what the leader published, now (a forwarded refresh has just been answered)."""
+        try:
+            await self._sync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next tick catches up
+            self._trouble("reading the shared cache", exc)
 
     async def pull(self, name: str) -> bool:
         """Fetch one product from the shared cache now (a follower asked for one it lacks)."""
@@ -332,8 +358,7 @@ class Coordinator:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis/PostgreSQL hiccup: go on
-                self.stats["backend_errors"] += 1
-                logger.warning("fabric: taking forwarded requests failed: %s: %s", type(exc).__name__, exc)
+                self._trouble("taking forwarded requests", exc)
                 await asyncio.sleep(tick)
 
     async def _handle(self, rid, kind, payload) -> None:

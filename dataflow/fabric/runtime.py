@@ -493,6 +493,8 @@ class FabricRuntime:
         if self.leader:
             return "ok" if await self.source_refresh(name) else "failed"
         outcome = await self.coord.forward("webhook", {"source": name}, wait=True)
+        if outcome == "ok":
+            await self.coord.sync_now()     # the sender's next read here sees the refreshed value
         return outcome or "no_leader"
 
     def _source_event(self, src) -> None:

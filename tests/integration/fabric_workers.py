@@ -71,21 +71,22 @@ class Cluster:
                 "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": self.api_url, "FABRIC_POLL": str(self.poll),
                 "FABRIC_HOOK_SECRET": SECRET, "FABRIC_SLOW": str(self.slow)}
 
-    def start(self, timeout: float = 90.0) -> "Cluster":
-        procs = []
-        for i in range(self.n):
-            argv = [sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port", "0",
-                    "--coordination", self.backend, "--lease", str(self.lease), "--renew", str(self.renew),
-                    "--coordination-key", self.key]
-            procs.append(subprocess.Popen(argv, cwd=self.tmp, env=self._env(i), stdout=subprocess.PIPE,
-                                          stderr=open(os.path.join(self.tmp, f"w{i}.err"), "w"), text=True))
+    def _launch(self, i: int) -> subprocess.Popen:
+        argv = [sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port", "0",
+                "--coordination", self.backend, "--lease", str(self.lease), "--renew", str(self.renew),
+                "--coordination-key", self.key]
+        return subprocess.Popen(argv, cwd=self.tmp, env=self._env(i), stdout=subprocess.PIPE,
+                                stderr=open(os.path.join(self.tmp, f"w{i}.err"), "w"), text=True)
+
+    def _ready(self, procs, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for i, p in enumerate(procs):
+        for p in procs:
+            i = len(self.workers)
             line = ""
             while not line:
                 left = deadline - time.monotonic()
                 if left <= 0 or p.poll() is not None:
-                    self.workers += [Worker(q, 0) for q in procs[len(self.workers):]]
+                    self.workers += [Worker(q, 0) for q in procs[procs.index(p):]]
                     self.close()
                     raise AssertionError(f"worker {i} did not start: {self.stderr(i)}")
                 ready, _, _ = select.select([p.stdout], [], [], min(left, 1.0))
@@ -93,7 +94,15 @@ class Cluster:
                     line = p.stdout.readline()
             port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
             self.workers.append(Worker(p, port))
+
+    def start(self, timeout: float = 90.0) -> "Cluster":
+        self._ready([self._launch(i) for i in range(self.n)], timeout)
         return self
+
+    def spawn(self, timeout: float = 90.0) -> Worker:
+        """One more worker (a replacement after a kill)."""
+        self._ready([self._launch(len(self.workers))], timeout)
+        return self.workers[-1]
 
     def stderr(self, i: int) -> str:
         try:
@@ -148,6 +157,13 @@ class Cluster:
             if w.proc.stdout is not None:
                 w.proc.stdout.close()
             w.client.close()
+
+
+def nodelay(api):
+    """The loopback API server writes headers and body separately; with Nagle on, the body waits
+    for the client's delayed ACK (40 ms), which would dominate every latency measured here."""
+    api.httpd.RequestHandlerClass.disable_nagle_algorithm = True
+    return api
 
 
 def generic_headers(body: bytes, delivery: str, secret: str = SECRET, ts: float | None = None) -> dict:
