@@ -8,8 +8,9 @@ clients and the Starlette app load when ``db.source``/``db.start``/``db.fabric_a
 from .config import (ApiKeyAuth, BasicAuth, BearerAuth, CircuitBreakerConfig, CloudSourceConfig,
                      DatabaseSourceConfig, FileSourceConfig, OAuth2Auth, RestSourceConfig,
                      StalenessPolicy, StreamSourceConfig, WebhookConfig)
+from .coordination import CoordinationConfig
 
-__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "CircuitBreakerConfig", "CloudSourceConfig",
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "CircuitBreakerConfig", "CloudSourceConfig", "CoordinationConfig",
            "DatabaseSourceConfig", "FileSourceConfig", "OAuth2Auth", "RestSourceConfig", "StalenessPolicy",
            "StreamSourceConfig", "WebhookConfig", "FabricRuntime"]
 

@@ -232,8 +232,12 @@ class Coordinator:
                 self.stats["acquired"] += 1
                 await self._promote(epoch)
                 return cfg.renew
-            # wake when the holder's lease runs out, a little after (never later than renew)
-            return min(cfg.renew, left + 0.005)
+            # wake at least every `renew` (a released lease is taken within one interval), and
+            # exactly when the holder's lease runs out, so a dead leader is replaced after the rest
+            # of its lease plus one round trip (not up to one more interval later)
+            if left > cfg.renew:
+                return max(left - cfg.renew, 0.01)
+            return left + 0.002
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - backend unreachable: leadership cannot be proven

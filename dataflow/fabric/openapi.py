@@ -47,4 +47,11 @@ def document(rt) -> dict:
                     "operation": {"enum": ["create", "update", "delete", "upsert"]}, "data": {"type": "object"},
                     "id": {}}}}}},
                 "responses": {"200": {"description": "OK"}, "201": {"description": "created"}, "400": _ERROR}}}
+    for name, src in rt.fabric.sources.items():
+        hook = getattr(src.config, "webhook", None)
+        if hook is not None:
+            paths[f"/fabric/webhook/{name}"] = {"post": {
+                "summary": f"change notification for source {name} ({hook.provider} signature scheme)",
+                "responses": {"202": {"description": "accepted: the source was re-read and its products refreshed"},
+                              "401": _ERROR, "409": _ERROR, "413": _ERROR, "500": _ERROR, "503": _ERROR}}}
     return {"openapi": "3.1.0", "info": {"title": "DataFlow fabric", "version": "1"}, "paths": paths}
