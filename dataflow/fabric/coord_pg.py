@@ -54,12 +54,12 @@ class PostgresBackend:
         """The driver belongs to the DataFlow, which closes it."""
 
     # -- the lease -----------------------------------------------------------------------------
-    async def acquire(self, holder: str, lease: float) -> tuple[int | None, float]:
+    async def acquire(self, holder: str, lease: float) -> tuple[int | None, float, int]:
         rows = await self._fetch(self.sql.acquire, self.key, holder, float(lease))
         if rows:
-            return int(rows[0][0]), 0.0
+            return int(rows[0][0]), 0.0, int(rows[0][0])
         rows = await self._fetch(self.sql.remaining, self.key)
-        return None, float(rows[0][0]) if rows else 0.0
+        return (None, float(rows[0][0]), int(rows[0][1])) if rows else (None, 0.0, 0)
 
     async def renew(self, holder: str, epoch: int, lease: float) -> bool:
         return bool(await self._fetch(self.sql.renew, self.key, holder, epoch, float(lease)))

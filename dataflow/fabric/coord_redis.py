@@ -17,14 +17,15 @@ import asyncio
 import json
 import uuid
 
-#: KEYS lease, epoch; ARGV holder, lease ms -> the new epoch, or -(ms left of the current lease)
+#: KEYS lease, epoch; ARGV holder, lease ms -> {the new epoch, 0}, or {0, ms left of the current
+#: lease, the current epoch}
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  return {redis.call('INCR', KEYS[2]), 0, 0}
 end
 local t = redis.call('PTTL', KEYS[1])
 if t < 1 then t = 1 end
-return -t
+return {0, t, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 #: KEYS lease, epoch; ARGV holder, lease ms, epoch -> 1 renewed, 0 not ours any more
 _RENEW = """
@@ -105,10 +106,12 @@ class RedisBackend:
         self._r = self._rb = self._ps = None
 
     # -- the lease -----------------------------------------------------------------------------
-    async def acquire(self, holder: str, lease: float) -> tuple[int | None, float]:
-        """(epoch, 0) when this holder took the lease, else (None, seconds the lease has left)."""
-        out = int(await self._scripts["acquire"](keys=[self.k_lease, self.k_epoch], args=[holder, int(lease * 1000)]))
-        return (out, 0.0) if out > 0 else (None, -out / 1000)
+    async def acquire(self, holder: str, lease: float) -> tuple[int | None, float, int]:
+        """(epoch, 0, epoch) when this holder took the lease, else (None, seconds the current
+        lease has left, the current holder's epoch)."""
+        won, left, current = await self._scripts["acquire"](keys=[self.k_lease, self.k_epoch],
+                                                            args=[holder, int(lease * 1000)])
+        return (int(won), 0.0, int(won)) if won else (None, int(left) / 1000, int(current))
 
     async def renew(self, holder: str, epoch: int, lease: float) -> bool:
         return bool(await self._scripts["renew"](keys=[self.k_lease, self.k_epoch],

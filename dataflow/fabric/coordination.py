@@ -226,7 +226,8 @@ class Coordinator:
                 await self._demote("lease lost")
                 # fall through: try to take it again at once (it may simply have lapsed)
             t0 = time.monotonic()
-            epoch, left = await self.backend.acquire(self.holder, cfg.lease)
+            epoch, left, current = await self.backend.acquire(self.holder, cfg.lease)
+            self.seen_epoch = max(self.seen_epoch, current)
             if epoch is not None:
                 self.lease_until = t0 + cfg.lease
                 self.stats["acquired"] += 1

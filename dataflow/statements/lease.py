@@ -44,8 +44,9 @@ class LeaseStatements:
             f"ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1, "
             f"expires_at = EXCLUDED.expires_at WHERE l.expires_at <= clock_timestamp() "
             f"RETURNING l.epoch")
-        # the remaining lease of whoever holds it, in seconds (a follower wakes when it ends)
-        self.remaining = (f"SELECT GREATEST(EXTRACT(EPOCH FROM expires_at - clock_timestamp()), 0) "
+        # the remaining lease of whoever holds it, in seconds (a follower wakes when it ends), and
+        # its epoch
+        self.remaining = (f"SELECT GREATEST(EXTRACT(EPOCH FROM expires_at - clock_timestamp()), 0), epoch "
                           f"FROM {L} WHERE name = $1")
         # renew: only the holder of this epoch, only while the lease has not run out ($4 lease s)
         self.renew = (f"UPDATE {L} SET expires_at = clock_timestamp() + make_interval(secs => $4) "

@@ -177,13 +177,13 @@ async def test_backend_fence_and_single_winner(backend):
     a, db_a = await _backend(backend, key)
     b, db_b = await _backend(backend, key)
     try:
-        e1, _ = await a.acquire("A", 0.3)
+        e1, _, _ = await a.acquire("A", 0.3)
         assert e1 is not None
-        e, left = await b.acquire("B", 0.3)
-        assert e is None and 0 < left <= 0.3
+        e, left, current = await b.acquire("B", 0.3)
+        assert e is None and 0 < left <= 0.3 and current == e1
         assert await a.write("A", e1, "p", b'{"data":1}', time.time()) == 1
         await asyncio.sleep(0.4)                                    # A's lease runs out
-        e2, _ = await b.acquire("B", 5)
+        e2, _, _ = await b.acquire("B", 5)
         assert e2 == e1 + 1
         assert not await a.renew("A", e1, 5)                        # compare-and-set: not A's any more
         assert await a.write("A", e1, "p", b'{"data":"old"}', time.time()) == 0   # fenced
@@ -194,7 +194,7 @@ async def test_backend_fence_and_single_winner(backend):
         # many contenders for a free lease: exactly one wins
         await b.release("B", e2)
         won = await asyncio.gather(*(a.acquire(f"C{i}", 5) for i in range(20)))
-        assert sum(1 for e, _ in won if e is not None) == 1
+        assert sum(1 for e, _, _ in won if e is not None) == 1
         # nonces: claimed once, released, claimed again
         assert await a.claim("n1", 5) and not await b.claim("n1", 5)
         await a.unclaim("n1")
