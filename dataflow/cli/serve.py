@@ -135,7 +135,7 @@ def register(sub) -> None:
                    help="elect one leader across workers through Redis (redis_url / $REDIS_URL) or the "
                         "DataFlow's PostgreSQL database")
     p.add_argument("--lease", type=float, default=10.0, help="leader lease in seconds (default 10)")
-    p.add_argument("--renew", type=float, default=None, help="seconds between lease renewals (default lease/3)")
+    p.add_argument("--renew", type=float, default=None, help="seconds between lease renewals (default lease/2)")
     p.add_argument("--coordination-key", default=None, help="names the group of workers (default the DataFlow's name)")
     p.add_argument("--fd", type=int, default=None, help=argparse_suppress())
     p.set_defaults(func=_run)

@@ -38,8 +38,9 @@ _PREFIX_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
 class CoordinationConfig:
     """``db.start(coordination=CoordinationConfig("redis", lease=10))`` (or just ``"redis"``).
 
-    ``lease``: seconds a leader's lease lasts; ``renew``: seconds between renewals (default a
-    third of the lease, so two renewals may fail before it runs out); ``key``: what names the
+    ``lease``: seconds a leader's lease lasts; ``renew``: seconds between renewals (default half
+    the lease: one renewal may be late by up to ``renew`` before the lease runs out, and a dead
+    leader is replaced within ``lease`` = two renewal intervals); ``key``: what names the
     group of workers (default the DataFlow's name); ``url``: the Redis URL (default the
     instance's ``redis_url``, else ``$REDIS_URL``); ``prefix``: PostgreSQL table-name prefix;
     ``forward_timeout``: how long a follower waits for the leader's answer to a webhook."""
@@ -59,7 +60,7 @@ class CoordinationConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
                 raise ConfigurationError(f"CoordinationConfig.{name} must be a positive number, got {v!r}")
-        renew = self.lease / 3 if self.renew is None else self.renew
+        renew = self.lease / 2 if self.renew is None else self.renew
         if isinstance(renew, bool) or not isinstance(renew, (int, float)) or not 0 < renew < self.lease:
             raise ConfigurationError(f"CoordinationConfig.renew must be between 0 and lease={self.lease}, "
                                      f"got {self.renew!r}")

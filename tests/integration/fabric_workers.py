@@ -154,9 +154,28 @@ class Cluster:
                 w.proc.wait()
             if w in termed:
                 self.exit_codes[w.pid] = w.proc.returncode
+        if self.backend == "postgresql":
+            purge_pg(self.key)
             if w.proc.stdout is not None:
                 w.proc.stdout.close()
             w.client.close()
+
+
+def purge_pg(key: str, prefix: str = "dataflow_fabric") -> None:
+    """Remove one coordination key's rows from the PostgreSQL coordination tables."""
+    import asyncio
+
+    from dataflow import DataFlow
+
+    async def run():
+        db = DataFlow(PG_URL)
+        try:
+            for table in ("lease", "cache", "nonce", "request"):
+                await db.execute_raw('DELETE FROM "' + prefix + "_" + table + '" WHERE name = $1', key)
+        finally:
+            await db.close_async()
+
+    asyncio.run(run())
 
 
 def nodelay(api):

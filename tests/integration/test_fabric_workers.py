@@ -202,6 +202,10 @@ async def test_backend_fence_and_single_winner(backend):
     finally:
         for x, d in ((a, db_a), (b, db_b)):
             await x.close()
+        if db_a is not None:
+            for table in ("lease", "cache", "nonce", "request"):
+                await db_a.execute_raw(f'DELETE FROM "dataflow_fabric_{table}" WHERE name = $1', key)
+        for d in (db_a, db_b):
             if d is not None:
                 await d.close_async()
 
@@ -283,6 +287,9 @@ async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
         for db in dbs:
             await db.stop()
         await dbs[0].execute_raw(dbs[0].dialect.drop_table_sql(table, if_exists=True))
+        if backend == "postgresql":
+            for t in ("lease", "cache", "nonce", "request"):
+                await dbs[0].execute_raw(f'DELETE FROM "dataflow_fabric_{t}" WHERE name = $1', cfg.key)
         for db in dbs:
             await db.close_async()
 
