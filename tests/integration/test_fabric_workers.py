@@ -73,7 +73,7 @@ async def _deliver_many(workers, body: bytes, delivery: str, n: int) -> list[int
 def test_workers_elect_fail_over_and_fence(backend, tmp_path):
     with nodelay(ApiServer()) as api:
         api.set("/items", [1])
-        with Cluster(backend, 3, api.url, tmp_path, lease=LEASE, renew=RENEW, slow=0.6) as cluster:
+        with Cluster(backend, 3, api.url, tmp_path, lease=LEASE, renew=RENEW, slow=1.0) as cluster:
             # -- one leader; every worker serves the leader's value ------------------------------
             leader, h, _ = cluster.wait_leader()
             wait_until(lambda: all(_items(w) is not None for w in cluster.workers))
@@ -85,6 +85,8 @@ def test_workers_elect_fail_over_and_fence(backend, tmp_path):
                 if len({x["epoch"] for x in (*before.values(), *after.values())}) == 1:
                     break
             polled = {pid: _polls(after[pid]) - _polls(before[pid]) for pid in after}
+            leader = next(w for w in cluster.workers if after[w.pid]["leader"])
+            h = after[leader.pid]
             assert [pid for pid, n in polled.items() if n > 0] == [leader.pid], polled
             assert polled[leader.pid] >= 2
             api.set("/items", [1, 2])
