@@ -288,19 +288,20 @@ class FabricRuntime:
         self.metrics.refresh_seconds.labels(name).observe(time.perf_counter() - t0)
         return out, trace
 
-    async def refresh(self, name: str, trigger: str = "manual", cascade: bool = True) -> None:
+    async def refresh(self, name: str, trigger: str = "manual", cascade: bool = True) -> bool:
         """Recompute a materialized product now.  Requests arriving while it computes are served
-        by one more computation after it (never one per request)."""
+        by one more computation after it (never one per request).  True when a value computed
+        after the call is the one served (False: it failed, or this worker does not lead)."""
         if not self.leader:
-            return                              # followers take products from the shared cache
+            return False                        # followers take products from the shared cache
         self._asked[name] += 1
         asked = self._asked[name]
         lock = self._locks.get(name)
         if lock is None:
             lock = self._locks[name] = asyncio.Lock()
         async with lock:
-            if self._done[name] >= asked:
-                return
+            if self._done[name] >= asked:       # served by a computation that started after us
+                return name not in self.errors and name in self.entries
             gen = self._asked[name]
             self.pending.discard(name)
             try:
@@ -313,10 +314,10 @@ class FabricRuntime:
                 self.errors[name] = f"{type(exc).__name__}: {exc}"
                 self.events.publish("product_failed", {"product": name, "trigger": trigger,
                                                        "error": f"product {name!r} failed"})
-                return
+                return False
             if self.coord is not None and not await self.coord.publish(name, entry):
                 self._done[name] = gen          # fenced: a newer leader's value is the one served
-                return
+                return False
             self._done[name] = gen
             self.entries[name] = entry
             self.errors.pop(name, None)
@@ -324,6 +325,7 @@ class FabricRuntime:
                                                       "cached_at": entry.iso, "duration_ms": trace.duration_ms})
         if cascade:
             self._changed([name], f"product:{name}", debounce=False)
+        return True
 
     async def value(self, name: str):
         """A product's current value (``ctx.product``): cached for materialized, computed
@@ -480,8 +482,7 @@ class FabricRuntime:
         for p in self.fabric.dependents([name]):
             mode = self.fabric.products[p].mode
             if mode == "materialized":
-                await self.refresh(p, f"webhook:{name}")
-                ok = ok and p not in self.errors and p in self.entries
+                ok = await self.refresh(p, f"webhook:{name}") and ok
             elif mode == "parameterized":
                 self.param_caches[p].clear()
                 self._changed([p], f"webhook:{name}", debounce=False)
