@@ -26,7 +26,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DataFlowError, FabricError
 
 logger = logging.getLogger("dataflow.fabric")
 
@@ -173,7 +173,13 @@ class Coordinator:
                 **dict(self.stats)}
 
     async def start(self) -> None:
-        await self.backend.setup()
+        try:
+            await self.backend.setup()
+        except DataFlowError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's own error, named for the user
+            raise FabricError(f"coordination={self.backend.name!r}: the backend cannot be reached "
+                              f"({type(exc).__name__}: {exc}); check its URL and that it is running") from exc
         loop = asyncio.get_running_loop()
         await self._sync()
         await self._tick()              # the first election round before serving

@@ -34,6 +34,8 @@ class LeaseStatements:
             f"expires_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (name, nonce))",
             f"CREATE TABLE IF NOT EXISTS {R} (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, "
             f"payload TEXT NOT NULL, status TEXT, created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())",
+            # the leader's poll for new requests reads only the waiting ones
+            f"CREATE INDEX IF NOT EXISTS {q(prefix + '_request_waiting')} ON {R} (name, id) WHERE status IS NULL",
         ]
         # acquire: insert the row, or take it over when it has expired; each acquisition bumps the
         # epoch.  ON CONFLICT re-checks the WHERE on the newest row version, so of two workers

@@ -338,3 +338,22 @@ def test_serve_workers_share_one_socket(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_unreachable_redis_is_a_fabric_error(tmp_path):
+    from dataflow.errors import FabricError
+    from dataflow.fabric.coordination import CoordinationConfig
+
+    with socket.socket() as s:        # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = DataFlow(f"sqlite:///{tmp_path}/u.db")
+
+    @db.product("one")
+    async def one(ctx):
+        return 1
+
+    with pytest.raises(FabricError, match="cannot be reached"):
+        await db.start(port=0, coordination=CoordinationConfig("redis", url=f"redis://127.0.0.1:{port}/0"))
+    assert not db._fabric.runtime.started
+    await db.close_async()
