@@ -8,6 +8,7 @@ processes sharing it; they elect one leader that polls and refreshes, the others
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib
 import os
@@ -137,10 +138,5 @@ def register(sub) -> None:
     p.add_argument("--lease", type=float, default=10.0, help="leader lease in seconds (default 10)")
     p.add_argument("--renew", type=float, default=None, help="seconds between lease renewals (default lease/2)")
     p.add_argument("--coordination-key", default=None, help="names the group of workers (default the DataFlow's name)")
-    p.add_argument("--fd", type=int, default=None, help=argparse_suppress())
+    p.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)   # the supervisor's shared socket
     p.set_defaults(func=_run)
-
-
-def argparse_suppress():
-    import argparse
-    return argparse.SUPPRESS
