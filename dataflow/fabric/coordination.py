@@ -31,6 +31,8 @@ from ..errors import ConfigurationError, DataFlowError, FabricError
 logger = logging.getLogger("dataflow.fabric")
 
 BACKENDS = ("redis", "postgresql")
+#: shared-cache names of the change announcements (``~`` starts no product name)
+DEP = "~dep:"
 _PREFIX_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
 
 
@@ -275,11 +277,21 @@ class Coordinator:
     # -- the shared cache ----------------------------------------------------------------------------
     async def publish(self, name: str, entry) -> bool:
         """Write a refreshed product for every worker; False when refused (not leader any more)."""
+        return await self._write(name, entry.body, entry.cached_at)
+
+    async def announce(self, names) -> None:
+        """Tell the followers that dependencies ``names`` changed (they drop what they cache
+        themselves: parameterized and per-tenant values).  A version bump of ``~dep:<name>``
+        in the shared cache, fenced like any write."""
+        for n in names:
+            await self._write(DEP + n, b"{}", time.time())
+
+    async def _write(self, name: str, body: bytes, cached_at: float) -> bool:
         if not self.leader:
             self.stats["writes_skipped"] += 1
             return False
         try:
-            ver = await self.backend.write(self.holder, self.epoch, name, entry.body, entry.cached_at)
+            ver = await self.backend.write(self.holder, self.epoch, name, body, cached_at)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - not written: followers keep the previous value
@@ -309,8 +321,15 @@ class Coordinator:
 
     async def _sync(self) -> None:
         versions = await self.backend.versions()
+        deps = []
         for name, ver in versions.items():
-            if name not in self.rt.fabric.products or self.versions.get(name, 0) >= ver:
+            if self.versions.get(name, 0) >= ver:
+                continue
+            if name.startswith(DEP):
+                self.versions[name] = ver
+                deps.append(name[len(DEP):])
+                continue
+            if name not in self.rt.fabric.products:
                 continue
             got = await self.backend.read(name)
             if got is None:
@@ -320,6 +339,8 @@ class Coordinator:
             self.versions[name] = ver
             self.stats["synced"] += 1
             self.rt._adopt(name, body, cached_at)
+        if deps and not self.leading:
+            self.rt._changed_elsewhere(deps)
 
     async def sync_now(self) -> None:
         """Take what the leader published, now (a forwarded refresh has just been answered)."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
+from collections import Counter
 from datetime import datetime, timezone
 
 import orjson
-import time
-from collections import Counter
 
 from ..errors import ConfigurationError, FabricError, UnsupportedFeatureError
 from .coordination import Coordinator, MemoryNonces, cancel_all, coordination_config, make_backend, worker_id
@@ -83,6 +83,7 @@ class FabricRuntime:
         #: webhook nonces: the coordination backend's when there is one, else this process's
         self.nonces = MemoryNonces()
         self._leader_tasks: set = set()
+        self._announce = False
         self.started = False
         self.started_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -139,6 +140,10 @@ class FabricRuntime:
                 if not self.dev_mode:
                     self._spawn(self._warm())
             else:                               # the election decides who polls and refreshes
+                # followers cache parameterized and per-tenant values themselves: the leader
+                # announces changes so they drop them
+                self._announce = any(p.multi_tenant or p.mode == "parameterized"
+                                     for p in self.fabric.products.values())
                 backend = make_backend(self.coordination, self.db)
                 self.coord = Coordinator(self, self.coordination, backend)
                 self.nonces = backend
@@ -399,6 +404,8 @@ class FabricRuntime:
         if not self.leader:
             self._forward_change(names, trigger)
             return
+        if self.coord is not None and self._announce:
+            self._spawn(self.coord.announce(list(names)))
         products = self.fabric.products
         seen = set()
         todo = list(self.fabric.dependents(names))
@@ -420,6 +427,25 @@ class FabricRuntime:
                     delay = products[p].write_debounce if debounce else 0
                     self._timers[p] = self.loop.call_later(delay, self._fire, p, trigger)
             else:
+                todo.extend(self.fabric.dependents([p]))
+
+    def _changed_elsewhere(self, names) -> None:
+        """The leader announced that ``names`` changed: drop what this follower caches itself
+        (parameterized and per-tenant values); materialized values come from the shared cache."""
+        seen = set()
+        todo = list(self.fabric.dependents(names))
+        while todo:
+            p = todo.pop(0)
+            if p in seen:
+                continue
+            seen.add(p)
+            product = self.fabric.products[p]
+            if product.multi_tenant:            # tenants.py walks its own dependents
+                self.tenants.changed(p, "leader", None, False)
+                continue
+            if product.mode == "parameterized":
+                self.param_caches[p].clear()
+            if product.mode != "materialized":
                 todo.extend(self.fabric.dependents([p]))
 
     def _forward_change(self, names, trigger: str) -> None:

@@ -259,6 +259,10 @@ async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
         async def notes(ctx):
             return await ctx.express.count("Note")
 
+        @db.product("with_text", mode="parameterized", depends_on=["Note"], ttl=3600)
+        async def with_text(ctx, text: str = ""):
+            return await ctx.express.count("Note", {"text": text})
+
         await db.initialize()
         dbs.append(db)
     rts = []
@@ -278,13 +282,20 @@ async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
             h = (await c.get("/fabric/_health")).json()
             assert h["leader"] is False and h["epoch"] == lead.epoch and h["worker_id"] == follow.worker_id
             assert (await c.get("/fabric/notes")).json() == {"data": 1}
+        # a parameterized value cached by the follower is dropped when the leader sees a change
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{follow.port}") as c:
+            assert (await c.get("/fabric/with_text", params={"text": "x"})).json() == {"data": 0}
+            await dbs[0].express.create("Note", {"text": "x"})          # written through the leader
+            await until(lambda: follow.entries["notes"].value == 2, timeout=10)
+            await until(lambda: len(follow.param_caches["with_text"]) == 0, timeout=10)
+            assert (await c.get("/fabric/with_text", params={"text": "x"})).json() == {"data": 1}
         # the leader stops (releasing its lease): the follower leads at once, not after the lease
         t0 = time.monotonic()
         await dbs[0].stop()
         await until(lambda: follow.leader, timeout=10)
         assert time.monotonic() - t0 < LEASE + 3 * RENEW
         await dbs[1].express.create("Note", {"text": "now the leader"})
-        await until(lambda: follow.entries["notes"].value == 2, timeout=10)
+        await until(lambda: follow.entries["notes"].value == 3, timeout=10)
     finally:
         for db in dbs:
             await db.stop()
