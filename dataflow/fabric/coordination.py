@@ -340,7 +340,7 @@ class Coordinator:
             self.stats["synced"] += 1
             self.rt._adopt(name, body, cached_at)
         if deps and not self.leading:
-            self.rt._changed_elsewhere(deps)
+            self.rt._drop_local(deps)
 
     async def sync_now(self) -> None:
         """Take what the leader published, now (a forwarded refresh has just been answered)."""

@@ -429,9 +429,10 @@ class FabricRuntime:
             else:
                 todo.extend(self.fabric.dependents([p]))
 
-    def _changed_elsewhere(self, names) -> None:
-        """The leader announced that ``names`` changed: drop what this follower caches itself
-        (parameterized and per-tenant values); materialized values come from the shared cache."""
+    def _drop_local(self, names, trigger: str = "leader") -> None:
+        """``names`` changed (the leader announced it, or a webhook): drop what this worker caches
+        per worker -- parameterized values, per-tenant values (refreshed by tenants.py) -- but not
+        the materialized values, which come from the shared cache or a refresh of their own."""
         seen = set()
         todo = list(self.fabric.dependents(names))
         while todo:
@@ -441,7 +442,7 @@ class FabricRuntime:
             seen.add(p)
             product = self.fabric.products[p]
             if product.multi_tenant:            # tenants.py walks its own dependents
-                self.tenants.changed(p, "leader", None, False)
+                self.tenants.changed(p, trigger, None, False)
                 continue
             if product.mode == "parameterized":
                 self.param_caches[p].clear()
@@ -494,7 +495,7 @@ class FabricRuntime:
         src = self.fabric.sources.get(name)
         if src is None or not self.leader:
             return False
-        errors = src.stats["errors"]
+        failures = src.stats["errors"] + src.stats.get("short_circuited", 0)
         try:
             await src.poll()
         except asyncio.CancelledError:
@@ -502,16 +503,16 @@ class FabricRuntime:
         except Exception:  # noqa: BLE001 - counted by the breaker; the sender retries
             logger.warning("fabric source %r re-read for a webhook failed", name, exc_info=True)
             return False
-        if src.stats["errors"] > errors:
-            return False
+        if src.stats["errors"] + src.stats.get("short_circuited", 0) > failures:
+            return False                        # not re-read (failed, or the circuit is open)
         ok = True
         for p in self.fabric.dependents([name]):
-            mode = self.fabric.products[p].mode
-            if mode == "materialized":
+            product = self.fabric.products[p]
+            if product.mode == "materialized" and not product.multi_tenant:
                 ok = await self.refresh(p, f"webhook:{name}") and ok
-            elif mode == "parameterized":
-                self.param_caches[p].clear()
-                self._changed([p], f"webhook:{name}", debounce=False)
+        self._drop_local([name], f"webhook:{name}")     # parameterized and per-tenant values
+        if self.coord is not None and self._announce:
+            await self.coord.announce([name])
         return ok
 
     async def webhook_refresh(self, name: str) -> str:

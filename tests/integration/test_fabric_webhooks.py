@@ -266,3 +266,41 @@ def fuzz_fabric(tmp_path_factory):
         th.join(15)
         for k in ("HOOK_SECRET", "HOOK_STD_SECRET"):
             os.environ.pop(k, None)
+
+
+async def test_webhook_refreshes_per_tenant_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    with ApiServer() as api:
+        api.set("/items", [1])
+        db = DataFlow(f"sqlite:///{tmp_path}/t.db")
+        db.source("api", RestSourceConfig(url=api.url, endpoints={"items": "/items"}, poll_interval=3600,
+                                          allow_private=True, webhook=WebhookConfig(path="/h", secret_env="HOOK_SECRET")))
+
+        @db.product("mine", depends_on=["api"], multi_tenant=True, write_debounce=0)
+        async def mine(ctx):
+            return {"tenant": ctx.tenant_id, "items": await ctx.source("api").fetch("items")}
+
+        rt = await db.start(port=0, tenant_extractor=lambda request: request.headers.get("x-tenant"))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rt.port}") as c:
+                async def data(t):
+                    r = await c.get("/fabric/mine", headers={"x-tenant": t})
+                    return r.json().get("data") if r.status_code == 200 else None
+
+                for t in ("a", "b"):
+                    await until(lambda t=t: data(t), timeout=10)
+                    assert await data(t) == {"tenant": t, "items": [1]}
+                api.set("/items", [2])
+                body = b"{}"
+                r = await post(c, "api", body, sign("generic", body, "tenants-1"))
+                assert r.status_code == 202, r.text
+                for t in ("a", "b"):
+                    await until(lambda t=t: _has(data(t), [2]), timeout=10)
+        finally:
+            await db.stop()
+            await db.close_async()
+
+
+async def _has(value, items):
+    v = await value
+    return v is not None and v["items"] == items
