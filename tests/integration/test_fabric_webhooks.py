@@ -9,7 +9,7 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
