@@ -8,7 +8,8 @@ operations drawn by ``C`` worker tasks from one counter; ops/s is ``N`` / the ro
 and every operation's latency is kept for p50/p99.  DataFlow and raw rounds alternate
 (A/B/B/A/...) on one uvloop loop so a neighbour's load lands on both sides of a ratio; the
 median over rounds is reported.  ``median_s`` of a row is seconds per operation (1 / ops/s),
-so the ratio column reads "how much slower than the raw driver" (target: at most 1/0.95).
+so the ratio column reads "how much slower than the raw driver" (target: at most 1/0.95); the
+note adds the client process's CPU per operation, a steadier figure on a shared machine.
 
 Raw baselines return what the driver returns (asyncpg ``Record`` / aiomysql tuples); DataFlow
 returns decoded dicts.
@@ -54,8 +55,9 @@ def _items(n: int) -> list[dict]:
              "active": i % 3 != 0} for i in range(n)]
 
 
-async def _round(op, n: int, conc: int) -> tuple[float, list[float]]:
-    """``n`` calls of ``op(i)`` by ``conc`` workers: (wall seconds, per-call latencies)."""
+async def _round(op, n: int, conc: int) -> tuple[float, list[float], float]:
+    """``n`` calls of ``op(i)`` by ``conc`` workers: (wall seconds, per-call latencies, this
+    process's CPU seconds -- the client's own cost, steadier than wall time on a busy machine)."""
     counter = itertools.count()
     lat: list[float] = []
     clock = time.perf_counter
@@ -68,9 +70,9 @@ async def _round(op, n: int, conc: int) -> tuple[float, list[float]]:
             await op(i)
             lat.append(clock() - t0)
 
-    t0 = clock()
+    c0, t0 = time.process_time(), clock()
     await asyncio.gather(*(worker() for _ in range(conc)))
-    return clock() - t0, lat
+    return clock() - t0, lat, time.process_time() - c0
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -84,24 +86,32 @@ async def _compare(cases: dict, n: int, conc: int, repeats: int) -> dict[str, di
         await _round(op, max(conc * 2, n // 10), conc)
     walls: dict[str, list[float]] = {k: [] for k in cases}
     lats: dict[str, list[float]] = {k: [] for k in cases}
+    cpus: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(repeats):
         order = list(cases.items())
         if r % 2:
             order.reverse()
         for name, op in order:
-            wall, lat = await _round(op, n, conc)
+            wall, lat, cpu = await _round(op, n, conc)
             walls[name].append(wall / n)
+            cpus[name].append(cpu / n)
             lats[name].extend(lat)
-    return {k: {"s_per_op": statistics.median(walls[k]), "p50": _pct(lats[k], 0.5), "p99": _pct(lats[k], 0.99)}
-            for k in cases}
+    return {k: {"s_per_op": statistics.median(walls[k]), "p50": _pct(lats[k], 0.5), "p99": _pct(lats[k], 0.99),
+                "cpu": statistics.median(cpus[k])} for k in cases}
+
+
+def _note(m: dict) -> str:
+    return (f"{1 / m['s_per_op']:,.0f} ops/s, p50 {m['p50'] * 1e3:.2f} ms, p99 {m['p99'] * 1e3:.2f} ms, "
+            f"client CPU {m['cpu'] * 1e6:.1f} µs/op")
 
 
 def _rows(group: str, res: dict, raw_case: str, ours_case: str, conc: int, target: bool) -> list[dict]:
     out = []
     for key, case in (("raw", raw_case), ("ours", ours_case)):
         m = res[key]
-        note = (f"{1 / m['s_per_op']:,.0f} ops/s, p50 {m['p50'] * 1e3:.2f} ms, p99 {m['p99'] * 1e3:.2f} ms")
+        note = _note(m)
         extra = {"target_ratio": TARGET} if key == "ours" and target else {}
+        extra["cpu_s"] = m["cpu"]
         out.append(row(group, f"{case}, {conc} tasks", m["s_per_op"],
                        None if key == "raw" else f"{raw_case}, {conc} tasks", note, **extra))
     return out
@@ -204,8 +214,7 @@ async def _workflow(label, db, raw_read, df_read, ids, n, repeats) -> list[dict]
     for key, case, b in (("raw", base, None), ("express", "await db.express.read(id), 32 tasks", base),
                          ("ours", "AsyncLocalRuntime.execute(1 ReadNode), 32 concurrent runs", base)):
         m = res[key]
-        rows.append(row(group, case, m["s_per_op"], b,
-                        f"{1 / m['s_per_op']:,.0f} ops/s, p50 {m['p50'] * 1e3:.2f} ms, p99 {m['p99'] * 1e3:.2f} ms"))
+        rows.append(row(group, case, m["s_per_op"], b, _note(m), cpu_s=m["cpu"]))
     return rows
 
 

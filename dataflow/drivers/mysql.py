@@ -266,7 +266,10 @@ class MySQLDriver(Driver):
                 if attempt or isinstance(exc, E.OutcomeUnknownError) or (write and not _not_sent(exc.orig)):
                     raise
             finally:
-                await finish(self._give_back(p, c))
+                # the common case (statement done, session untouched) goes back without a
+                # suspension, so without a cleanup task per statement; the rest as before
+                if c.busy or c.broken or c.dirty or c.in_tx or not p.put_back(c.con):
+                    await finish(self._give_back(p, c))
 
     async def _fetch(self, sql, params=()):
         return await self._one("fetch", sql, params)

@@ -268,7 +268,12 @@ class PostgreSQLDriver(Driver):
 
     async def _acquire(self, p):
         try:
-            return await p.acquire(timeout=self.config.pool_timeout)
+            # No timeout passed to asyncpg: it would also apply it to the connection's reset at
+            # release (a timer per statement); a free connection needs no wait, so no timer at all.
+            if p._queue.qsize():
+                return await p.acquire()
+            async with asyncio.timeout(self.config.pool_timeout):
+                return await p.acquire()
         except asyncio.TimeoutError as exc:
             raise E.DatabaseConnectionError(
                 f"timed out after {self.config.pool_timeout}s waiting for a PostgreSQL connection "

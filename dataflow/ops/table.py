@@ -65,12 +65,15 @@ class Table(ModelRules):
 
     # -- read ----------------------------------------------------------------------------------
     async def read(self, id, include_deleted=False, cache=True) -> dict | None:
-        await self.ready()
+        db = self.db
+        if not db._ready:  # self.ready(), inlined: this is the hottest call of all
+            await db.initialize()
         sql, params = self.st.read_by_id(self.coerce_id(id), include_deleted)
-        if cache and self.db.cache is not None and self.db.driver.current() is None:
-            return await self.db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
-                                             self._copy_row)
-        return await self._read(sql, params)
+        if cache and db.cache is not None and db.driver.current() is None:
+            return await db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
+                                        self._copy_row)
+        rec = await db.driver.fetchrow(sql, params)
+        return None if rec is None else self._decode_all((rec,))[0]
 
     async def _read(self, sql, params):
         rec = await self.db.driver.fetchrow(sql, params)
