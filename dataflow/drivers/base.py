@@ -305,18 +305,27 @@ class Transaction:
     async def execute(self, sql: str, *params) -> int:
         """Run a statement with bind parameters in this transaction; returns the row count."""
         self._need_active("execute")
-        self.driver.check_raw(sql)
-        return await self.driver._observed(self.conn.execute, sql, params, written_tables(sql), self.conn)
+        d = self.driver
+        d.check_raw(sql)
+        if not d.observed:  # no hook: no timing, and the written tables need not be read off the text
+            return await self.conn.execute(sql, params)
+        return await d._observed(self.conn.execute, sql, params, written_tables(sql), self.conn)
 
     async def fetch(self, sql: str, *params) -> list:
         self._need_active("fetch")
-        self.driver.check_raw(sql)
-        return await self.driver._observed(self.conn.fetch, sql, params, written_tables(sql), self.conn)
+        d = self.driver
+        d.check_raw(sql)
+        if not d.observed:
+            return await self.conn.fetch(sql, params)
+        return await d._observed(self.conn.fetch, sql, params, written_tables(sql), self.conn)
 
     async def fetchrow(self, sql: str, *params):
         self._need_active("fetch")
-        self.driver.check_raw(sql)
-        return await self.driver._observed(self.conn.fetchrow, sql, params, written_tables(sql), self.conn)
+        d = self.driver
+        d.check_raw(sql)
+        if not d.observed:
+            return await self.conn.fetchrow(sql, params)
+        return await d._observed(self.conn.fetchrow, sql, params, written_tables(sql), self.conn)
 
     async def fetchval(self, sql: str, *params):
         row = await self.fetchrow(sql, *params)

@@ -81,6 +81,11 @@ class _MyConn(Conn):
             self.dirty = True
         self.busy = True
         try:
+            if how == 0 and not params:
+                # BEGIN, SAVEPOINT ...: a plain COM_QUERY, without a cursor around it
+                out = await self.con.query(sql)
+                self.busy = False
+                return out
             async with self.con.cursor() as cur:
                 n = await cur.execute(sql, params or None)
                 if how == 0:
