@@ -56,10 +56,11 @@ def _drop(con) -> None:
         pass
 
 
-async def _release(p, con) -> None:
-    """Return ``con`` to the pool; a connection that fails to go back is dropped, never raised."""
+async def _release(p, con, timeout=None) -> None:
+    """Return ``con`` to the pool; a connection that fails to go back is dropped, never raised.
+    ``timeout`` bounds the reset asyncpg runs on it (a hung reset drops it)."""
     try:
-        await p.release(con)
+        await p.release(con, timeout=timeout)
     except Exception:
         _drop(con)
 
@@ -183,6 +184,8 @@ def _rowcount(status: str) -> int:
 
 class PostgreSQLDriver(Driver):
     dialect_name = "postgresql"
+    #: _commit releases in its finally; asyncpg's release runs shielded (its own task)
+    inline_commit = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -268,8 +271,7 @@ class PostgreSQLDriver(Driver):
 
     async def _acquire(self, p):
         try:
-            # No timeout passed to asyncpg: it would also apply it to the connection's reset at
-            # release (a timer per statement); a free connection needs no wait, so no timer at all.
+            # A free connection needs no wait, so no timer (the release bounds the reset itself).
             if p._queue.qsize():
                 return await p.acquire()
             async with asyncio.timeout(self.config.pool_timeout):
@@ -298,7 +300,7 @@ class PostgreSQLDriver(Driver):
                         continue
                 raise translate(exc, unknown=write) from exc
             finally:
-                await _release(p, con)
+                await _release(p, con, self.config.pool_timeout)
 
     async def _fetch(self, sql, params=()):
         tx = self._tx.get()
@@ -357,7 +359,7 @@ class PostgreSQLDriver(Driver):
             except BaseException as exc:
                 if isinstance(exc, Exception) and _is_conn_error(exc):
                     _drop(con)
-                await finish(_release(p, con))
+                await finish(_release(p, con, self.config.pool_timeout))
                 if attempt == 0 and isinstance(exc, Exception) and _is_conn_error(exc) and not _server_said(exc):
                     continue  # died while idle: nothing was done yet, take another one
                 if isinstance(exc, Exception):
@@ -373,7 +375,7 @@ class PostgreSQLDriver(Driver):
                 _drop(conn.con)
             raise translate(exc, unknown=True) from exc
         finally:
-            await _release(conn.pool, conn.con)
+            await _release(conn.pool, conn.con, self.config.pool_timeout)
         if status == "ROLLBACK":
             raise E.QueryError("the transaction was rolled back, not committed: a statement inside it "
                                "failed earlier (after an error, roll back or use a nested db.transaction())")
@@ -385,7 +387,7 @@ class PostgreSQLDriver(Driver):
         except Exception:
             pass  # the pool's reset rolls back or drops the connection
         finally:
-            await _release(conn.pool, conn.con)
+            await _release(conn.pool, conn.con, self.config.pool_timeout)
 
     @contextlib.asynccontextmanager
     async def connection(self):
@@ -399,7 +401,7 @@ class PostgreSQLDriver(Driver):
         try:
             yield con
         finally:
-            await _release(p, con)
+            await _release(p, con, self.config.pool_timeout)
 
     async def _position_of(self, sql: str):
         """One value read outside any transaction, hooks and routing (replica probes)."""
