@@ -43,6 +43,9 @@ class Table(ModelRules):
         #: what this model's writes report to the driver's after_commit hook
         self.writes = frozenset((model.table,))
         self._decode_all = self._decoder(model.columns)
+        #: no column needs decoding on this dialect: a point read's row is a plain dict(zip())
+        #: (decode_rows plans per call: twice the cost for one row)
+        self._plain_row = not any(_params.needs_decode(k, self.code) for k in self.kinds)
         self._json_cols = tuple(n for n, f in model.fields.items() if f.kind in (K.JSON, K.VECTOR))
 
     # -- helpers -------------------------------------------------------------------------------
@@ -73,7 +76,9 @@ class Table(ModelRules):
             return await db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
                                         self._copy_row)
         rec = await db.driver.fetchrow(sql, params)
-        return None if rec is None else self._decode_all((rec,))[0]
+        if rec is None:
+            return None
+        return dict(zip(self.columns, rec)) if self._plain_row else self._decode_all((rec,))[0]
 
     async def _read(self, sql, params):
         rec = await self.db.driver.fetchrow(sql, params)
