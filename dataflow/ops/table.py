@@ -57,13 +57,15 @@ class Table(ModelRules):
 
     async def create(self, data, where=None) -> dict:
         where = where or f"{self.model.name} create"
-        await self.ready()
+        db = self.db
+        if not db._ready:  # self.ready(), inlined (hot path)
+            await db.initialize()
         row = self.build_row(data, where)
         names = tuple(row)
         values = self.coerce_values(names, [row[n] for n in names], where)
-        new_id = await self.db.driver.insert(self.st.insert(names, 1, "id"), values, writes=self.writes)
+        new_id = await db.driver.insert(self.st.insert(names, 1, "id"), values, writes=self.writes)
         if "id" not in row:
-            row = {"id": new_id, **row}
+            row["id"] = new_id
         return {c: row.get(c) for c in self.columns}
 
     # -- read ----------------------------------------------------------------------------------
