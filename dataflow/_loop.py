@@ -67,19 +67,19 @@ _worker: _Worker | None = None
 _worker_lock = threading.Lock()
 
 
+_running_loop = None  # asyncio._get_running_loop, bound on the first sync call (asyncio loads then)
+
+
 def run_sync(coro):
     """Run ``coro`` to completion from synchronous code and return its result."""
-    import asyncio  # a sys.modules lookup after the first call
+    global _running_loop
+    probe = _running_loop
+    if probe is None:
+        import asyncio
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        in_loop = False
-    else:
-        in_loop = True
-    if not in_loop:
-        # outside the except block: an error raised by ``coro`` must not carry the probe's
-        # "no running event loop" RuntimeError as its __context__
+        # the None-returning probe: no RuntimeError raised and caught on every sync call
+        probe = _running_loop = asyncio._get_running_loop
+    if probe() is None:
         loop = _thread_loop()
         if sessions.enabled:  # the caller's context, with the thread's read-your-writes session
             return loop.run_until_complete(loop.create_task(coro, context=sessions.sync_context()))
