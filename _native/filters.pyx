@@ -60,6 +60,7 @@ cdef class _Compiler:
     """One compilation: output buffer, params, placeholder counter, node count, error path."""
     cdef FilterSpec spec
     cdef object coerce
+    cdef object coerce_arg   # None: coerce(v, kind); else coerce(v, kind, coerce_arg)
     cdef list params
     cdef Py_ssize_t n
     cdef Py_ssize_t nodes
@@ -87,6 +88,7 @@ cdef class _Compiler:
     cdef void reset(self):
         self.spec = None
         self.coerce = None
+        self.coerce_arg = None
         self.params = None
         self.chunks = None
         self.root = None
@@ -200,7 +202,9 @@ cdef class _Compiler:
 
     cdef object value(self, object v, object kind):
         try:
-            return self.coerce(v, kind)
+            if self.coerce_arg is None:
+                return self.coerce(v, kind)
+            return self.coerce(v, kind, self.coerce_arg)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{self.path()}: {exc}") from None
 
@@ -244,6 +248,7 @@ def compile_filter(filt, spec, start=1, path="filter"):
         _spare = None
     c.spec = <FilterSpec>spec
     c.coerce = (<FilterSpec>spec).coerce
+    c.coerce_arg = (<FilterSpec>spec).coerce_arg
     c.style = (<FilterSpec>spec)._style
     c.params = []
     c.n = cstart

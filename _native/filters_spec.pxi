@@ -41,6 +41,8 @@ cdef class FilterSpec:
     columns: field name -> (quoted SQL identifier, kind int)
     paramstyle: "$" (numbered $1..), "?" (qmark) or "%s" (format)
     coerce: callable(value, kind) -> bound value; raises TypeError/ValueError
+    coerce_arg: when not None, coerce is called as coerce(value, kind, coerce_arg) (e.g. the
+        dialect code of _native.params.coerce: no lambda frame per bound value)
     templates: op name -> "{c} ... {p} ..." strings (keys in _TEMPLATE_KEYS; missing = unsupported)
     json_contains_mode: how $contains on a JSON list binds: 0 json array [v], 1 json scalar, 2 raw
     large_in: lists longer than this use templates["in_json"] (one JSON array parameter) if set
@@ -55,6 +57,7 @@ cdef class FilterSpec:
     cdef readonly object large_in
     cdef readonly str like_escape
     cdef readonly str escape_literal
+    cdef readonly object coerce_arg
     cdef dict _cols          # name -> _Col
     cdef list _tpl           # slot -> (prefix, middle, suffix) or None
     cdef int _style          # 0 "$", 1 "?", 2 "%s"
@@ -62,12 +65,13 @@ cdef class FilterSpec:
     cdef Py_ssize_t _large_in
 
     def __init__(self, columns, paramstyle, coerce, templates, json_contains_mode=0,
-                 large_in=1000, like_escape="\\", escape_literal=None):
+                 large_in=1000, like_escape="\\", escape_literal=None, coerce_arg=None):
         if paramstyle not in ("$", "?", "%s"):
             raise ValueError(f"paramstyle must be '$', '?' or '%s', not {paramstyle!r}")
         self.columns = _check_columns(columns)
         self.paramstyle = paramstyle
         self.coerce = coerce
+        self.coerce_arg = coerce_arg
         unknown = set(templates) - set(_TEMPLATE_KEYS)
         if unknown:
             raise ValueError(f"unknown template keys: {sorted(unknown)}")

@@ -24,9 +24,9 @@ TEMPLATES = {"like": "{c} LIKE {p}", "ilike": "{c} ILIKE {p}", "regex": "{c} ~ {
 
 
 def _spec(mod, params_mod):
+    """As ``Dialect.filter_spec`` builds it: ``coerce(v, kind, dialect)`` called directly."""
     cols = {"id": ('"id"', 1), "age": ('"age"', 1), "status": ('"status"', 4), "name": ('"name"', 4)}
-    coerce, pg = params_mod.coerce, params_mod.POSTGRESQL
-    return mod.FilterSpec(cols, "$", lambda v, k: coerce(v, k, pg), TEMPLATES, 0)
+    return mod.FilterSpec(cols, "$", params_mod.coerce, TEMPLATES, 0, coerce_arg=params_mod.POSTGRESQL)
 
 
 def _sqlalchemy_case():

@@ -9,11 +9,9 @@ installed unless DATAFLOW_NO_UVLOOP=1.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import os
 import threading
-from concurrent.futures import Future
 
 from . import sessions
 
@@ -22,6 +20,8 @@ _local = threading.local()
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """A new loop: uvloop's when installed and not disabled, else asyncio's default."""
+    import asyncio  # here, not at import: asyncio is loaded on first use, not by `import dataflow`
+
     if os.environ.get("DATAFLOW_NO_UVLOOP", "").lower() not in ("1", "true", "yes", "on"):
         try:
             import uvloop
@@ -35,6 +35,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 def _thread_loop() -> asyncio.AbstractEventLoop:
     loop = getattr(_local, "loop", None)
     if loop is None or loop.is_closed():
+        import asyncio
+
         # uvloop's run_until_complete costs ~24 us per call on the main thread (signal
         # wake-up fd setup) against ~7 us for asyncio's loop, which dominates short sync
         # calls; worker threads get uvloop.
@@ -55,7 +57,9 @@ class _Worker:
         self.thread.start()
 
     def run(self, coro):
-        fut: Future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        import asyncio
+
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return fut.result()
 
 
@@ -63,17 +67,19 @@ _worker: _Worker | None = None
 _worker_lock = threading.Lock()
 
 
+_running_loop = None  # asyncio._get_running_loop, bound on the first sync call (asyncio loads then)
+
+
 def run_sync(coro):
     """Run ``coro`` to completion from synchronous code and return its result."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        in_loop = False
-    else:
-        in_loop = True
-    if not in_loop:
-        # outside the except block: an error raised by ``coro`` must not carry the probe's
-        # "no running event loop" RuntimeError as its __context__
+    global _running_loop
+    probe = _running_loop
+    if probe is None:
+        import asyncio
+
+        # the None-returning probe: no RuntimeError raised and caught on every sync call
+        probe = _running_loop = asyncio._get_running_loop
+    if probe() is None:
         loop = _thread_loop()
         if sessions.enabled:  # the caller's context, with the thread's read-your-writes session
             return loop.run_until_complete(loop.create_task(coro, context=sessions.sync_context()))

@@ -6,7 +6,6 @@ Construction does no I/O; connection and DDL happen on first use or ``await db.i
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 
 from ._loop import run_sync
@@ -189,6 +188,8 @@ class DataFlow:
         if tx is not None and self.driver.single_connection:
             await self._initialize_in_transaction(tx)
             return
+        import asyncio  # loaded by now (a loop runs); not at import: `import dataflow` stays light
+
         loop = asyncio.get_running_loop()
         lock = self._init_locks.get(loop)
         if lock is None:
@@ -215,6 +216,8 @@ class DataFlow:
         later first use outside a transaction finds the committed schema."""
         state = self._tx_schema.get(tx)
         if state is None:
+            import asyncio
+
             state = self._tx_schema[tx] = [asyncio.Lock(), -1]
         async with state[0]:  # concurrent nodes of the transaction: one runs it
             if state[1] == self._generation:
@@ -485,6 +488,8 @@ class DataFlow:
         return fabric_app(self._fabric_registry(), tenant_extractor)
 
     async def close_async(self) -> None:
+        import asyncio
+
         fabric = self.__dict__.get("_fabric")
         if fabric is not None and fabric.runtime is not None and fabric.runtime.loop is asyncio.get_running_loop():
             await fabric.runtime.stop()  # a fabric started on this loop ends with its database

@@ -58,6 +58,8 @@ class FilterSpec:
     columns: field name -> (quoted SQL identifier, kind int)
     paramstyle: "$" (numbered $1..), "?" (qmark) or "%s" (format)
     coerce: callable(value, kind) -> bound value; raises TypeError/ValueError
+    coerce_arg: when not None, coerce is called as coerce(value, kind, coerce_arg) (e.g. the
+        dialect code of _native.params.coerce: no lambda frame per bound value)
     templates: op name -> "{c} ... {p} ..." strings (keys in _TEMPLATE_KEYS; missing = unsupported)
     json_contains_mode: how $contains on a JSON list binds: 0 json array [v], 1 json scalar, 2 raw
     large_in: lists longer than this use templates["in_json"] (one JSON array parameter) if set
@@ -65,15 +67,16 @@ class FilterSpec:
     """
 
     __slots__ = ("columns", "paramstyle", "coerce", "templates", "json_contains_mode",
-                 "large_in", "like_escape", "escape_literal")
+                 "large_in", "like_escape", "escape_literal", "coerce_arg")
 
     def __init__(self, columns, paramstyle, coerce, templates, json_contains_mode=0,
-                 large_in=1000, like_escape="\\", escape_literal=None):
+                 large_in=1000, like_escape="\\", escape_literal=None, coerce_arg=None):
         if paramstyle not in ("$", "?", "%s"):
             raise ValueError(f"paramstyle must be '$', '?' or '%s', not {paramstyle!r}")
         self.columns = _check_columns(columns)
         self.paramstyle = paramstyle
         self.coerce = coerce
+        self.coerce_arg = coerce_arg
         unknown = set(templates) - set(_TEMPLATE_KEYS)
         if unknown:
             raise ValueError(f"unknown template keys: {sorted(unknown)}")
@@ -170,7 +173,10 @@ class _Compiler:
 
     def value(self, v, kind, path):
         try:
-            return self.spec.coerce(v, kind)
+            spec = self.spec
+            if spec.coerce_arg is None:
+                return spec.coerce(v, kind)
+            return spec.coerce(v, kind, spec.coerce_arg)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{path}: {exc}") from None
 

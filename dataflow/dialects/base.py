@@ -78,8 +78,10 @@ class Dialect:
     # -- filters -----------------------------------------------------------------------------
     def filter_spec(self, model: ModelInfo):
         cols = {n: (self.quote(n), f.kind) for n, f in model.fields.items()}
-        return _filters.FilterSpec(cols, self.paramstyle, self.coerce_fn, self.filter_templates,
-                                   self.json_contains_mode, 1000, "\\", self.like_escape_literal)
+        # coerce(v, kind, code) called directly by the compiler: no lambda frame per value
+        return _filters.FilterSpec(cols, self.paramstyle, self.params.coerce, self.filter_templates,
+                                   self.json_contains_mode, 1000, "\\", self.like_escape_literal,
+                                   coerce_arg=self.code)
 
     #: The SQL parser's own limits on filter shape (None: the compiler's caps are enough).
     #: ``filter_nesting_cost``: what one level of each logical operator costs the parser (a

@@ -81,6 +81,16 @@ class _MyConn(Conn):
             self.dirty = True
         self.busy = True
         try:
+            if how == 0 and not params:
+                # BEGIN, SAVEPOINT ...: a plain COM_QUERY, without a cursor around it (BEGIN
+                # through aiomysql's own begin(), which reads just the OK packet)
+                if sql == "BEGIN":
+                    await self.con.begin()
+                    out = 0
+                else:
+                    out = await self.con.query(sql)
+                self.busy = False
+                return out
             async with self.con.cursor() as cur:
                 n = await cur.execute(sql, params or None)
                 if how == 0:
@@ -128,6 +138,9 @@ class _MyConn(Conn):
 
 class MySQLDriver(Driver):
     dialect_name = "mysql"
+    #: _commit gives the connection back without a suspension when it is clean, and under
+    #: ``finish`` (immune to a second cancellation) otherwise
+    inline_commit = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -266,7 +279,10 @@ class MySQLDriver(Driver):
                 if attempt or isinstance(exc, E.OutcomeUnknownError) or (write and not _not_sent(exc.orig)):
                     raise
             finally:
-                await finish(self._give_back(p, c))
+                # the common case (statement done, session untouched) goes back without a
+                # suspension, so without a cleanup task per statement; the rest as before
+                if c.busy or c.broken or c.dirty or c.in_tx or not p.put_back(c.con):
+                    await finish(self._give_back(p, c))
 
     async def _fetch(self, sql, params=()):
         return await self._one("fetch", sql, params)
@@ -315,7 +331,10 @@ class MySQLDriver(Driver):
                 c.broken = False  # e.g. a deadlock reported at commit: the server rolled back
             raise err from exc
         finally:
-            await self._give_back(p, c)
+            # committed and clean: back at once; else (cancelled mid-COMMIT: busy, or failed)
+            # the full give-back, shielded, since it kills the server thread and may suspend
+            if c.busy or c.broken or c.dirty or c.in_tx or not p.put_back(c.con):
+                await finish(self._give_back(p, c))
 
     async def _rollback(self, c: _MyConn) -> None:
         await self._give_back(c.pool, c)  # rolls back (or discards) an open transaction

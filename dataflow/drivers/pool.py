@@ -38,7 +38,10 @@ class Pool:
         if self.closed:
             raise E.DatabaseConnectionError(f"{self.label} pool is closed")
         try:
-            async with asyncio.timeout(self.timeout):
+            if self._sem.locked():  # a wait is coming: bound it (a free slot is taken without one)
+                async with asyncio.timeout(self.timeout):
+                    await self._sem.acquire()
+            else:
                 await self._sem.acquire()
         except TimeoutError:
             raise E.DatabaseConnectionError(
@@ -80,6 +83,17 @@ class Pool:
             pass  # a connection that cannot be reset is gone; the caller's outcome stands
         finally:
             self._sem.release()
+
+    def put_back(self, raw) -> bool:
+        """``release`` without a suspension, for a connection that needs no reset (clean session,
+        no transaction): back to the idle list and the slot freed at once.  False (nothing done)
+        when it needs ``release`` instead."""
+        if self.closed or getattr(raw, "_df_dirty", False) or not self._alive(raw):
+            return False
+        self.in_use -= 1
+        self._idle.append((raw, self._born.get(id(raw), time.monotonic())))
+        self._sem.release()
+        return True
 
     def _drop(self, raw) -> None:
         self.discarded += 1

@@ -183,6 +183,8 @@ def _rowcount(status: str) -> int:
 
 class PostgreSQLDriver(Driver):
     dialect_name = "postgresql"
+    #: _commit releases in its finally; asyncpg's release runs shielded (its own task)
+    inline_commit = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -268,7 +270,14 @@ class PostgreSQLDriver(Driver):
 
     async def _acquire(self, p):
         try:
-            return await p.acquire(timeout=self.config.pool_timeout)
+            # Not asyncpg's acquire(timeout=): it also arms that timeout on the reset at release
+            # (no bound there, as with statements: command_timeout=None).  A free connection
+            # needs no wait, so no timer at all; a wait is bounded here.  (~4 us CPU per
+            # statement at 32 tasks, measured against the raw pool.)
+            if p._queue.qsize():
+                return await p.acquire()
+            async with asyncio.timeout(self.config.pool_timeout):
+                return await p.acquire()
         except asyncio.TimeoutError as exc:
             raise E.DatabaseConnectionError(
                 f"timed out after {self.config.pool_timeout}s waiting for a PostgreSQL connection "

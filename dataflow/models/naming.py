@@ -7,7 +7,6 @@ plural of its last word -- its irregular and uncountable words, then the regular
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 # Words whose plural is the word itself: uncountable nouns, -ics subjects, animals, words
@@ -92,5 +91,7 @@ def shorten(name: str, limit: int) -> str:
     """Fit ``name`` into ``limit`` characters, keeping a digest of the whole so names differ."""
     if len(name) <= limit:
         return name
+    import hashlib  # rarely needed; not at import time (loading OpenSSL costs ~3 ms)
+
     digest = hashlib.sha1(name.encode()).hexdigest()[:10]
     return name[: limit - 11] + "_" + digest

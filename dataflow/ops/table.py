@@ -43,6 +43,9 @@ class Table(ModelRules):
         #: what this model's writes report to the driver's after_commit hook
         self.writes = frozenset((model.table,))
         self._decode_all = self._decoder(model.columns)
+        #: no column needs decoding on this dialect: a point read's row is a plain dict(zip())
+        #: (decode_rows plans per call: twice the cost for one row)
+        self._plain_row = not any(_params.needs_decode(k, self.code) for k in self.kinds)
         self._json_cols = tuple(n for n, f in model.fields.items() if f.kind in (K.JSON, K.VECTOR))
 
     # -- helpers -------------------------------------------------------------------------------
@@ -54,23 +57,30 @@ class Table(ModelRules):
 
     async def create(self, data, where=None) -> dict:
         where = where or f"{self.model.name} create"
-        await self.ready()
+        db = self.db
+        if not db._ready:  # self.ready(), inlined (hot path)
+            await db.initialize()
         row = self.build_row(data, where)
         names = tuple(row)
         values = self.coerce_values(names, [row[n] for n in names], where)
-        new_id = await self.db.driver.insert(self.st.insert(names, 1, "id"), values, writes=self.writes)
+        new_id = await db.driver.insert(self.st.insert(names, 1, "id"), values, writes=self.writes)
         if "id" not in row:
-            row = {"id": new_id, **row}
+            row["id"] = new_id
         return {c: row.get(c) for c in self.columns}
 
     # -- read ----------------------------------------------------------------------------------
     async def read(self, id, include_deleted=False, cache=True) -> dict | None:
-        await self.ready()
+        db = self.db
+        if not db._ready:  # self.ready(), inlined: this is the hottest call of all
+            await db.initialize()
         sql, params = self.st.read_by_id(self.coerce_id(id), include_deleted)
-        if cache and self.db.cache is not None and self.db.driver.current() is None:
-            return await self.db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
-                                             self._copy_row)
-        return await self._read(sql, params)
+        if cache and db.cache is not None and db.driver.current() is None:
+            return await db.cache.fetch(self.model.table, sql, params, lambda: self._read(sql, params),
+                                        self._copy_row)
+        rec = await db.driver.fetchrow(sql, params)
+        if rec is None:
+            return None
+        return dict(zip(self.columns, rec)) if self._plain_row else self._decode_all((rec,))[0]
 
     async def _read(self, sql, params):
         rec = await self.db.driver.fetchrow(sql, params)

@@ -6,7 +6,6 @@ nodes are ready at once are tasks created, bounded by ``max_concurrency``.  No I
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import itertools
@@ -208,6 +207,8 @@ class _Runtime:
                     result = await wrap(node_ctx, lambda: node.run(node_ctx, **node.validate(params)))
             except Exception as exc:
                 if attempt < self.retries and getattr(exc, "retryable", False) is True:
+                    import asyncio
+
                     await asyncio.sleep(min(self.retry_backoff * (2 ** attempt), 2.0))
                     attempt += 1
                     continue
@@ -247,7 +248,9 @@ class _Runtime:
         specs = wf._specs
         pending = dict(wf._indegree)
         ready = deque(wf._roots)
-        running: dict[asyncio.Task, str] = {}
+        import asyncio  # loaded by now (a loop runs); not at import time
+
+        running: dict = {}
         bad: dict[str, str] = {}
         limit = self.max_concurrency
         loop = asyncio.get_running_loop()
