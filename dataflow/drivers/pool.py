@@ -9,6 +9,7 @@ import collections
 import time
 
 from .. import errors as E
+from .waits import WaitWatch
 
 
 class Pool:
@@ -28,6 +29,7 @@ class Pool:
         self.recycle = recycle
         self.label = label
         self._sem = asyncio.Semaphore(size)
+        self._watch = WaitWatch(timeout)  # one timer for every wait on this pool (waits.py)
         self._idle: collections.deque = collections.deque()  # (raw, born)
         self._born: dict = {}
         self.in_use = 0
@@ -39,8 +41,7 @@ class Pool:
             raise E.DatabaseConnectionError(f"{self.label} pool is closed")
         try:
             if self._sem.locked():  # a wait is coming: bound it (a free slot is taken without one)
-                async with asyncio.timeout(self.timeout):
-                    await self._sem.acquire()
+                await self._watch.wait(self._sem.acquire())
             else:
                 await self._sem.acquire()
         except TimeoutError:
@@ -110,5 +111,6 @@ class Pool:
 
     def close(self) -> None:
         self.closed = True
+        self._watch.close()
         while self._idle:
             self._drop(self._idle.pop()[0])

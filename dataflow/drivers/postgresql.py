@@ -16,6 +16,7 @@ import re
 from .. import errors as E
 from .base import Conn, Driver, finish
 from .loops import LoopPools, close_dead_transport
+from .waits import WaitWatch
 
 _COPY_LINE = re.compile(r"\bCOPY [^,]+, line (\d+)")
 _CONN_CODES_PREFIX = ("08", "57P")  # connection exceptions, admin shutdown / crash
@@ -189,6 +190,8 @@ class PostgreSQLDriver(Driver):
     def __init__(self, config):
         super().__init__(config)
         self._loops = LoopPools(_close_pool, _abandon_pool, lambda p: p.get_size(), _shed_idle, "PostgreSQL")
+        #: pool -> its WaitWatch: a wait for a connection bounded by pool_timeout (waits.py)
+        self._watches: dict = {}
         #: ``async f(connection)`` run on every new pooled connection, in order (e.g. codecs
         #: such as pgvector's); add to it, then ``await pool.expire_connections()`` to renew.
         self.connection_setup: list = []
@@ -276,14 +279,25 @@ class PostgreSQLDriver(Driver):
             # statement at 32 tasks, measured against the raw pool.)
             if p._queue.qsize():
                 return await p.acquire()
-            async with asyncio.timeout(self.config.pool_timeout):
-                return await p.acquire()
+            watch = self._watches.get(p)
+            if watch is None:
+                watch = self._new_watch(p)
+            return await watch.wait(p.acquire())
         except asyncio.TimeoutError as exc:
             raise E.DatabaseConnectionError(
                 f"timed out after {self.config.pool_timeout}s waiting for a PostgreSQL connection "
                 f"(all {self.pool_size} in use); raise pool_size or pool_timeout", exc) from None
         except Exception as exc:
             raise translate(exc) from exc
+
+    def _new_watch(self, p) -> WaitWatch:
+        """The wait bound of pool ``p`` (one per pool: pools are per event loop); watches of
+        closed pools are dropped as new ones come."""
+        if len(self._watches) >= 8:
+            for old in [q for q in self._watches if q._closed or q._closing]:
+                self._watches.pop(old).close()
+        watch = self._watches[p] = WaitWatch(self.config.pool_timeout)
+        return watch
 
     async def _pooled(self, method: str, sql: str, params, write: bool):
         """One statement on a pooled connection outside any transaction (autocommit)."""
@@ -449,6 +463,9 @@ class PostgreSQLDriver(Driver):
 
     async def close(self):
         self.closed = True
+        for watch in self._watches.values():
+            watch.close()
+        self._watches.clear()
         await self._loops.close_all()
 
 
