@@ -19,7 +19,8 @@ def _t(code: str, start: float, extra: str = "") -> None:
 
 NEXT = """
 Where next:
-  README.md          models, filters, workflows, transactions, bulk loading, migrations, vectors
+  README.md, docs/   models, filters, workflows, transactions, bulk, migrations, vectors, tenants,
+                     caching, MongoDB, the data fabric, read replicas (make docs builds the site)
   python -m dataflow info            which native core is active and why
   make test                          the whole suite (adds the PostgreSQL/MariaDB drivers and test tools)
   make bench                         timings and ratios against raw drivers
