@@ -406,6 +406,21 @@ class FabricRuntime:
             return
         if self.coord is not None and self._announce:
             self._spawn(self.coord.announce(list(names)))
+        for p, product in self._affected(names):
+            if product.multi_tenant:
+                self.tenants.changed(p, trigger, tenant, debounce)
+            elif product.mode == "parameterized":
+                self.param_caches[p].clear()
+            elif product.mode == "materialized":
+                self.pending.add(p)
+                if p not in self._timers:
+                    delay = product.write_debounce if debounce else 0
+                    self._timers[p] = self.loop.call_later(delay, self._fire, p, trigger)
+
+    def _affected(self, names):
+        """(name, product) of every product a change of ``names`` reaches, once each: through
+        parameterized and virtual products to theirs; a materialized product's dependents follow
+        its own refresh, and tenants.py walks a per-tenant product's (per-tenant) dependents."""
         products = self.fabric.products
         seen = set()
         todo = list(self.fabric.dependents(names))
@@ -414,40 +429,20 @@ class FabricRuntime:
             if p in seen:
                 continue
             seen.add(p)
-            mode = products[p].mode
-            if products[p].multi_tenant:  # tenants.py walks its own (per-tenant) dependents
-                self.tenants.changed(p, trigger, tenant, debounce)
-                continue
-            if mode == "parameterized":
-                self.param_caches[p].clear()
-                todo.extend(self.fabric.dependents([p]))
-            elif mode == "materialized":
-                self.pending.add(p)
-                if p not in self._timers:
-                    delay = products[p].write_debounce if debounce else 0
-                    self._timers[p] = self.loop.call_later(delay, self._fire, p, trigger)
-            else:
+            product = products[p]
+            yield p, product
+            if not product.multi_tenant and product.mode != "materialized":
                 todo.extend(self.fabric.dependents([p]))
 
     def _drop_local(self, names, trigger: str = "leader") -> None:
         """``names`` changed (the leader announced it, or a webhook): drop what this worker caches
         per worker -- parameterized values, per-tenant values (refreshed by tenants.py) -- but not
         the materialized values, which come from the shared cache or a refresh of their own."""
-        seen = set()
-        todo = list(self.fabric.dependents(names))
-        while todo:
-            p = todo.pop(0)
-            if p in seen:
-                continue
-            seen.add(p)
-            product = self.fabric.products[p]
-            if product.multi_tenant:            # tenants.py walks its own dependents
+        for p, product in self._affected(names):
+            if product.multi_tenant:
                 self.tenants.changed(p, trigger, None, False)
-                continue
-            if product.mode == "parameterized":
+            elif product.mode == "parameterized":
                 self.param_caches[p].clear()
-            if product.mode != "materialized":
-                todo.extend(self.fabric.dependents([p]))
 
     def _forward_change(self, names, trigger: str) -> None:
         """A follower saw a change (a write here): drop its own parameterized caches and ask the

@@ -17,7 +17,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from collections import Counter
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from dataflow.testing.fixtures import reachable
 
 from .mdblocks import ROOT, Block, output_matches, shell_commands
 
@@ -42,15 +43,6 @@ DOC_URLS = {"postgresql": re.compile(r"postgresql://(?P<user>[\w-]+)@127\.0\.0\.
 #: what happened to each block, for the summary line (conftest.py prints it)
 OUTCOMES: Counter = Counter()
 SKIPS: Counter = Counter()
-
-
-def reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _with_database(url: str, name: str) -> str:
