@@ -15,6 +15,7 @@ import re
 
 from .. import errors as E
 from .base import Conn, Driver, finish, touches_session
+from .mysql_text import DECODERS, interpolate
 from .pool import Pool
 from .loops import LoopPools, close_dead_transport
 
@@ -77,30 +78,32 @@ class _MyConn(Conn):
         self.pool = None
 
     async def _run(self, sql, params, how, unknown=False):
+        """One statement, sent as aiomysql's cursor would send it but without the cursor (its
+        object, context manager and two futures per fetchone are ~10% of a point read):
+        parameters through ``mysql_text.interpolate``, the result read off the connection."""
         if not self.dirty and touches_session(sql):
             self.dirty = True
+        con = self.con
         self.busy = True
         try:
-            if how == 0 and not params:
-                # BEGIN, SAVEPOINT ...: a plain COM_QUERY, without a cursor around it (BEGIN
-                # through aiomysql's own begin(), which reads just the OK packet)
-                if sql == "BEGIN":
-                    await self.con.begin()
-                    out = 0
-                else:
-                    out = await self.con.query(sql)
+            if how == 0 and not params and sql == "BEGIN":
+                # aiomysql's own begin(), which reads just the OK packet
+                await con.begin()
                 self.busy = False
-                return out
-            async with self.con.cursor() as cur:
-                n = await cur.execute(sql, params or None)
-                if how == 0:
-                    out = n
-                elif how == 1:
-                    out = await cur.fetchall()
-                elif how == 2:
-                    out = await cur.fetchone()
-                else:
-                    out = cur.lastrowid
+                return 0
+            await con.query(interpolate(con, sql, params))
+            res = con._result
+            if how == 1:
+                out = res.rows if res.rows is not None else []
+            elif how == 2:
+                out = res.rows[0] if res.rows else None
+            elif how == 0:
+                out = res.affected_rows
+            else:
+                out = res.insert_id
+            while res.has_next:  # a CALL's further results: read off, as the cursor's close does
+                await con.next_result()
+                res = con._result
         except Exception as exc:
             self.busy = False
             err = translate(exc, unknown=unknown and not self.in_tx)
@@ -160,7 +163,7 @@ class MySQLDriver(Driver):
             host=u.host or "127.0.0.1", port=u.port or 3306, user=u.user or "root",
             password=u.password or "", db=u.database or "test", autocommit=True, charset="utf8mb4",
             init_command=INIT_SQL, connect_timeout=self.config.pool_timeout,
-            local_infile=self.local_infile)
+            local_infile=self.local_infile, conv=DECODERS)
 
     async def _reset(self, raw) -> None:
         """Session state back to what a fresh connection has (only after session-changing SQL)."""
