@@ -401,11 +401,17 @@ class DataFlow:
         self.driver.check_raw(sql)
         from .drivers.hooks import written_tables
 
+        from .drivers.base import RAW_SQL
+
         head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
         writes = written_tables(sql)
-        if head in ("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN", "VALUES", "DESCRIBE") or " RETURNING " in sql.upper():
-            return [tuple(r) for r in await self.driver.fetch(sql, params, writes=writes)]
-        return await self.driver.execute(sql, params, writes=writes)
+        token = RAW_SQL.set(True)
+        try:
+            if head in ("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN", "VALUES", "DESCRIBE") or " RETURNING " in sql.upper():
+                return [tuple(r) for r in await self.driver.fetch(sql, params, writes=writes)]
+            return await self.driver.execute(sql, params, writes=writes)
+        finally:
+            RAW_SQL.reset(token)
 
     async def load(self, model, source, **opts) -> dict:
         """Bulk-load ``source`` into ``model`` as fast as the database allows (COPY BINARY /

@@ -32,6 +32,11 @@ _SESSION_SQL = re.compile(r"^\s*(SET\b|USE\b|LOCK\b|CREATE\s+TEMP|.*\bGET_LOCK\s
 
 _SESSION_SEEN: dict = {}  # sql -> touches_session(sql): statement texts repeat (built once per model)
 
+#: True while raw SQL runs (``db.execute_raw``, a transaction's ``execute``/``fetch``/``fetchrow``):
+#: its text may call functions that change the session where the text does not show it, so a
+#: driver that skips resetting connections after plain statements (PostgreSQL) resets after it.
+RAW_SQL: contextvars.ContextVar = contextvars.ContextVar("dataflow_raw_sql", default=False)
+
 
 def touches_session(sql: str) -> bool:
     # the regex scans the whole text (~2-3 us for a 130-character statement, run on every
@@ -319,30 +324,31 @@ class Transaction:
         await self.conn.execute(self.driver.dialect.release_sql(_check_name(name)))
 
     # -- raw SQL ---------------------------------------------------------------------------------
+    async def _raw(self, how: str, sql: str, params):
+        """A raw statement on this transaction's connection (``RAW_SQL`` set while it runs)."""
+        d = self.driver
+        d.check_raw(sql)
+        fn = getattr(self.conn, how)
+        token = RAW_SQL.set(True)
+        try:
+            if not d.observed:  # no hook: no timing, and the written tables need not be read off the text
+                return await fn(sql, params)
+            return await d._observed(fn, sql, params, written_tables(sql), self.conn)
+        finally:
+            RAW_SQL.reset(token)
+
     async def execute(self, sql: str, *params) -> int:
         """Run a statement with bind parameters in this transaction; returns the row count."""
         self._need_active("execute")
-        d = self.driver
-        d.check_raw(sql)
-        if not d.observed:  # no hook: no timing, and the written tables need not be read off the text
-            return await self.conn.execute(sql, params)
-        return await d._observed(self.conn.execute, sql, params, written_tables(sql), self.conn)
+        return await self._raw("execute", sql, params)
 
     async def fetch(self, sql: str, *params) -> list:
         self._need_active("fetch")
-        d = self.driver
-        d.check_raw(sql)
-        if not d.observed:
-            return await self.conn.fetch(sql, params)
-        return await d._observed(self.conn.fetch, sql, params, written_tables(sql), self.conn)
+        return await self._raw("fetch", sql, params)
 
     async def fetchrow(self, sql: str, *params):
         self._need_active("fetch")
-        d = self.driver
-        d.check_raw(sql)
-        if not d.observed:
-            return await self.conn.fetchrow(sql, params)
-        return await d._observed(self.conn.fetchrow, sql, params, written_tables(sql), self.conn)
+        return await self._raw("fetchrow", sql, params)
 
     async def fetchval(self, sql: str, *params):
         row = await self.fetchrow(sql, *params)
