@@ -12,7 +12,10 @@ so the ratio column reads "how much slower than the raw driver" (target: at most
 note adds the client process's CPU per operation, a steadier figure on a shared machine.
 
 Raw baselines return what the driver returns (asyncpg ``Record`` / aiomysql tuples); DataFlow
-returns decoded dicts.
+returns decoded dicts.  On PostgreSQL the baseline is asyncpg's pool as it comes, which sends
+its reset query after every statement; DataFlow skips that round trip after plain statements
+(``drivers/postgresql._session_kept``), so a third row, asyncpg's pool with ``reset=`` a no-op,
+shows the raw driver without it: the lower bound for what DataFlow adds.
 """
 
 from __future__ import annotations
@@ -105,9 +108,13 @@ def _note(m: dict) -> str:
             f"client CPU {m['cpu'] * 1e6:.1f} µs/op")
 
 
-def _rows(group: str, res: dict, raw_case: str, ours_case: str, conc: int, target: bool) -> list[dict]:
+def _rows(group: str, res: dict, raw_case: str, ours_case: str, conc: int, target: bool,
+          bare_case: str | None = None) -> list[dict]:
     out = []
-    for key, case in (("raw", raw_case), ("ours", ours_case)):
+    cases = [("raw", raw_case), ("ours", ours_case)]
+    if bare_case:
+        cases.insert(1, ("bare", bare_case))
+    for key, case in cases:
         m = res[key]
         note = _note(m)
         extra = {"target_ratio": TARGET} if key == "ours" and target else {}
@@ -126,6 +133,13 @@ async def _pg(n: int, repeats: int) -> list[dict]:
     db = DataFlow(PG_URL, pool_size=POOL)
     _define(db)
     pool = await asyncpg.create_pool(PG_URL, min_size=POOL, max_size=POOL)
+
+    async def no_reset(con):
+        pass
+
+    # the lower bound: asyncpg's pool without its reset query on release (DataFlow skips that
+    # round trip after plain statements; the pool above, asyncpg's default, runs it every time)
+    bare = await asyncpg.create_pool(PG_URL, min_size=POOL, max_size=POOL, reset=no_reset)
     out: list[dict] = []
     try:
         await pool.execute(f"DROP TABLE IF EXISTS {TABLE}")
@@ -148,6 +162,9 @@ async def _pg(n: int, repeats: int) -> list[dict]:
         async def df_read(i):
             return await db.express.read("ConcItem", ids[i % nid])
 
+        async def bare_read(i):
+            return await bare.fetchrow(read_sql, ids[i % nid])
+
         async def raw_list(i):
             return await pool.fetch(list_sql)
 
@@ -162,8 +179,12 @@ async def _pg(n: int, repeats: int) -> list[dict]:
             return await db.express.create("ConcItem", {"name": f"n{i}", "email": f"n{i}@example.com",
                                                         "age": 30, "score": 1.5, "active": True})
 
-        out += await _all_levels("PostgreSQL", "asyncpg pool", {"read": (raw_read, df_read),
-                                 "list 100 rows": (raw_list, df_list), "create": (raw_create, df_create)},
+        async def bare_create(i):
+            now = datetime.now(timezone.utc)
+            return await bare.fetchval(ins_sql, f"n{i}", f"n{i}@example.com", 30, 1.5, True, now, now)
+
+        out += await _all_levels("PostgreSQL", "asyncpg pool", {"read": (raw_read, df_read, bare_read),
+                                 "list 100 rows": (raw_list, df_list), "create": (raw_create, df_create, bare_create)},
                                  n, repeats, "fetchrow", "fetch", "fetchval(INSERT ... RETURNING id)")
         out += await _workflow("PostgreSQL", db, raw_read, df_read, ids, n, repeats)
     finally:
@@ -172,6 +193,7 @@ async def _pg(n: int, repeats: int) -> list[dict]:
         finally:
             await pool.execute(f"DROP TABLE IF EXISTS {TABLE}")
             await pool.close()
+            await bare.close()
     return out
 
 
@@ -180,15 +202,20 @@ async def _all_levels(label, raw_name, ops, n, repeats, read_call, list_call, cr
     calls = {"read": read_call, "list 100 rows": list_call, "create": create_call}
     ours = {"read": "await db.express.read(id)", "list 100 rows": "await db.express.list(limit=100)",
             "create": "await db.express.create(data)"}
-    for what, (raw, df) in ops.items():
+    for what, (raw, df, *bare) in ops.items():
         group = f"concurrency: {what} ({label}, pool {POOL})"
+        cases = {"raw": raw, "ours": df}
+        if bare:
+            cases["bare"] = bare[0]
         for conc in LEVELS:
             m = n if conc > 1 else max(n // 2, 50)
             if what == "list 100 rows":
                 m = max(m // 4, 50)
-            res = await _compare({"raw": raw, "ours": df}, m, conc, repeats)
+            res = await _compare(cases, m, conc, repeats)
             out += _rows(group, res, f"raw {raw_name} {calls[what]}", ours[what], conc,
-                         target=what != "list 100 rows")
+                         target=what != "list 100 rows",
+                         bare_case=f"raw {raw_name} without its reset query (reset=no-op) {calls[what]}"
+                         if bare else None)
     return out
 
 
