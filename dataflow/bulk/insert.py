@@ -142,11 +142,13 @@ async def run(ctx):
     # "update" cannot tell inserted from updated rows by changes(); count the table instead
     counting = ctx.conflict == "update"
     inserted = 0
+    changed = 0  # update mode: the statements' changes (inserted + updated x affected_per_update)
     if ctx.atomic:
         async with drv.transaction():
             before = await count_rows(drv, ctx.table) if counting else 0
             changes = await _pipelined(drv, ctx)
             inserted = (await count_rows(drv, ctx.table) - before) if counting else changes
+            changed = changes
     else:
         async for start, rows, cols, n in ctx.batches():
             batch_parts = parts(ctx, start, rows, coerce_batch(ctx, start, rows, cols))
@@ -154,6 +156,13 @@ async def run(ctx):
                 before = await count_rows(drv, ctx.table) if counting else 0
                 changes = await _write(drv, batch_parts, plan, ctx.table.writes)
                 inserted += (await count_rows(drv, ctx.table) - before) if counting else changes
+                changed += changes
             ctx.written += n
-    skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
-    return inserted, skipped, PATH
+    if ctx.conflict == "skip":
+        return inserted, ctx.consumed - inserted, PATH
+    if counting and ctx.table.st.guard is not None:
+        # a tenant model: a row that met another tenant's row was left alone by the upsert's
+        # guard and changed nothing; report it as skipped, not updated
+        updated = (changed - inserted) // ctx.table.dialect.affected_per_update
+        return inserted, max(0, ctx.consumed - inserted - updated), PATH
+    return inserted, 0, PATH

@@ -78,8 +78,10 @@ async def _insert(ctx, packet):
     counting = ctx.conflict == "update"
 
     writes = ctx.table.writes
+    changed = 0  # affected rows of every statement (update mode: inserted + 2 x updated)
 
     async def one_batch(start, rows, cols, n, counting):
+        nonlocal changed
         batch_parts = generic.parts(ctx, start, rows, generic.coerce_batch(ctx, start, rows, cols))
         before = await generic.count_rows(drv, ctx.table) if counting else 0
         affected = 0
@@ -91,6 +93,7 @@ async def _insert(ctx, packet):
                         affected += await drv.execute(sql_for(len(group)), flat, writes=writes)
         except DataFlowError as exc:
             raise await generic.locate(drv, batch_parts, plan, exc) from exc
+        changed += affected
         if counting:
             return await generic.count_rows(drv, ctx.table) - before
         return affected if ctx.conflict == "skip" else n
@@ -109,8 +112,14 @@ async def _insert(ctx, packet):
             async with drv.transaction():
                 inserted += await one_batch(start, rows, cols, n, counting)
             ctx.written += n
-    skipped = ctx.consumed - inserted if ctx.conflict == "skip" else 0
-    return inserted, skipped, PATH
+    if ctx.conflict == "skip":
+        return inserted, ctx.consumed - inserted, PATH
+    if counting and ctx.table.st.guard is not None:
+        # a tenant model: a row that met another tenant's row was left alone by the guard
+        # (0 affected rows): skipped, not updated
+        updated = (changed - inserted) // ctx.table.dialect.affected_per_update
+        return inserted, max(0, ctx.consumed - inserted - updated), PATH
+    return inserted, 0, PATH
 
 
 # ----------------------------------------------------------------------------- LOAD DATA path

@@ -136,13 +136,14 @@ async def _load(ctx, drv, batches, types, base):
             merges = [(ctx.update_for(tags.given(t)), None) for t in tags.seen]
         else:
             merges = [(ctx.update_cols if ctx.conflict == "update" else [], None)]
-        fresh = 0
+        fresh = affected = 0
         try:
             for update, tag in merges:
                 sql = st.stage_merge(stage, plan.all_names, ctx.conflict_on, update,
                                      tag=TAG if tag is not None else None)
-                got, _affected = await drv.fetchrow(sql, () if tag is None else (tag,), writes=writes)
+                got, back = await drv.fetchrow(sql, () if tag is None else (tag,), writes=writes)
                 fresh += got
+                affected += back
         except DataFlowError as err:
             if savepoint is not None and getattr(err, "sqlstate", None) == "21000":
                 dup = await _repeated_key(ctx, drv, stage, savepoint, base, err)
@@ -157,7 +158,9 @@ async def _load(ctx, drv, batches, types, base):
     n = counted[0]
     if ctx.conflict == "skip":
         return fresh, n - fresh
-    return fresh, 0
+    # "update": a staged row comes back inserted or updated, unless the upsert's tenant guard
+    # left the row it met alone (another tenant's): those are reported as skipped
+    return fresh, n - affected
 
 
 async def _repeated_key(ctx, drv, stage, savepoint, base, cause):

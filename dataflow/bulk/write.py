@@ -138,14 +138,21 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     ids = bulk_ids.IdCollector(table, total, mode, conflict) if return_ids else None
     raw = {i: vals for _, _, items in parts for i, vals in items} if return_ids else None
     counter = None
+    #: rows that met another tenant's row (the upsert's tenant guard left them alone): "skipped"
+    blocked = 0
     if mode != "error" and d.supports_returning:
         # Rows come back only when inserted or updated; an inserted row carries our `now`
-        # as created_at (updates never touch it), so inserted/updated are exact.
+        # as created_at (updates never touch it), so inserted/updated are exact, and a row the
+        # tenant guard left alone does not come back at all.
         now_db = _params.coerce(now, K.DATETIME, table.code)
         if mode == "skip":
             counter = len
         else:
-            counter = lambda rows: sum(1 for r in rows if r[0] == now_db)  # noqa: E731
+            counter = lambda rows: (sum(1 for r in rows if r[0] == now_db), len(rows))  # noqa: E731
+    # MySQL (no RETURNING) counts 1 per inserted row, 2 per updated one and 0 for a row the tenant
+    # guard left alone, so with a guard the inserts are counted from the tenant's rows around the
+    # batch (in its transaction: only this load's inserts show) and the rest follows.
+    guarded = mode == "update" and counter is None and st.guard is not None
     for names, given, items in prepared:
         width = len(names)
         per = max(1, min(batch_size, d.max_params // width))
@@ -167,9 +174,20 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
                                  lambda sql, b: ids.inserted(drv, st.insert_returning_ids(names, len(b)), b,
                                                              sql_for(1)))
                 return len(batch)
+            nonlocal blocked
+            if guarded:
+                before = (await drv.fetchrow(*st.count_all()))[0]
             n = await _run_batch(drv, sql_for, batch, label, writes, counter)
             if ids is not None and not ids.known(names, batch, raw):
                 await ids.lookup(drv, names, batch)
+            if guarded:
+                fresh = (await drv.fetchrow(*st.count_all()))[0] - before
+                blocked += len(batch) - fresh - (n - fresh) // 2
+                return fresh
+            if isinstance(n, tuple):  # (inserted, rows back): update mode with RETURNING
+                fresh, back = n
+                blocked += len(batch) - back
+                return fresh
             return _inserted(d, n, len(batch), mode, counter)
         try:
             if opts.atomic:
@@ -192,8 +210,8 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
     out = {"processed": total, "inserted": inserted, "skipped": total - inserted if mode == "skip" else 0,
            "batch_size": batch_size, "operation": label, "success": True}
     if mode == "update":
-        out["updated"] = total - inserted
-        out["skipped"] = 0
+        out["updated"] = total - inserted - blocked
+        out["skipped"] = blocked
     if return_ids:
         out["ids"] = ids.ids()
     return out

@@ -37,6 +37,9 @@ class Dialect:
     max_params = 32766
     #: the bulk loading path: "copy" | "load_data" | "sqlite" (dataflow.bulk.load._backend)
     bulk_path = "sqlite"
+    #: what an upsert's affected-rows count adds per updated row (an inserted row adds 1, a row
+    #: left alone 0); MySQL counts an update twice
+    affected_per_update = 1
 
     # -- identifiers and placeholders --------------------------------------------------------
     def with_(self, **flags) -> "Dialect":

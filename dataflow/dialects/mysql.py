@@ -26,6 +26,7 @@ class MySQLDialect(Dialect):
     max_params = 1_000_000          # PyMySQL binds client-side: the limit is max_allowed_packet
     #: how db.load and bulk writes reach this database: LOAD DATA or packet-sized INSERTs (dataflow/bulk/mysql.py)
     bulk_path = "load_data"
+    affected_per_update = 2
     filter_templates = {
         "like": "{c} LIKE {p}", "ilike": "LOWER({c}) LIKE LOWER({p})",
         "regex": "{c} REGEXP {p}", "iregex": "{c} REGEXP CONCAT('(?i)', {p})",

@@ -520,7 +520,8 @@ class Driver:
 
     async def insert_rows(self, sql: str, rows, start: int = 0, on_release=None, writes=None) -> int:
         """The bulk INSERT path's writer: the one-row INSERT ``sql`` for every row, in this
-        task's transaction; returns the rows written.  This generic form is one executemany
+        task's transaction; returns the rows written (the affected-rows count where the driver
+        reports one: an upsert's updated rows count ``dialect.affected_per_update`` each).  This generic form is one executemany
         (``on_release`` is called at once: nothing holds the GIL for us); a failure carries
         ``row_index = None``.  SQLite overrides it with the native writer."""
         conn = self._tx.get()
@@ -530,13 +531,14 @@ class Driver:
             on_release()
         rows = list(rows)
         try:
-            await conn.executemany(sql, rows)
+            n = await conn.executemany(sql, rows)
         except E.DataFlowError as exc:
             exc.row_index = None
             raise
         if writes:
             await self.wrote(writes, conn)
-        return len(rows)
+        # the driver's affected-rows count where it gives one (MySQL), else every row
+        return len(rows) if n is None else n
 
     async def _observed(self, fn, sql, params, writes, conn=MISSING_CONN):
         """Run ``fn(sql, params)`` for the hooks: time it, then record or announce ``writes``."""

@@ -130,6 +130,7 @@ class _MyConn(Conn):
         try:
             async with self.con.cursor() as cur:
                 await cur.executemany(sql, rows)
+                n = cur.rowcount
         except Exception as exc:
             self.busy = False
             err = translate(exc, unknown=not self.in_tx)
@@ -137,6 +138,7 @@ class _MyConn(Conn):
                 self.broken = True
             raise err from exc
         self.busy = False
+        return n  # affected rows: 1 per inserted row, 2 per updated one (ON DUPLICATE KEY UPDATE)
 
 
 class MySQLDriver(Driver):
