@@ -4,7 +4,8 @@ defines a DataFlow with sources and products, start its fabric on uvicorn, and s
 on SIGINT/SIGTERM.  The module's DataFlow is used as is (its URL, models, sources, products).
 
 ``--workers N`` (N > 1, with ``--coordination``) binds the socket once and starts N worker
-processes sharing it; they elect one leader that polls and refreshes, the others serve."""
+processes sharing it; they elect one leader that polls and refreshes, the others serve.  A worker
+that dies is replaced (a crash loop stops the supervisor instead)."""
 
 from __future__ import annotations
 
@@ -85,17 +86,58 @@ def _supervise(args) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"dataflow fabric supervising {args.workers} workers on http://{host}:{port}/fabric/ (pid {os.getpid()})",
           flush=True)
+    stopping = False
 
     def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    gave_up = _keep_running(procs, lambda: subprocess.Popen(argv, pass_fds=(sock.fileno(),)), lambda: stopping,
+                            args.workers)
+    if gave_up:
+        forward(signal.SIGTERM, None)
     codes = [p.wait() for p in procs]
     sock.close()
-    return max(codes, key=abs)
+    return 1 if gave_up else max(codes, key=abs)
+
+
+#: a worker that exits on its own is replaced, unless workers keep dying: more than this many
+#: replacements (at least 3) within RESTART_WINDOW seconds means something is wrong with all of
+#: them (the module, the database): the supervisor stops the rest and exits 1
+RESTARTS_PER_WORKER = 2
+RESTART_WINDOW = 60.0
+
+
+def _keep_running(procs: list, start, stopping, workers: int) -> bool:
+    """Wait until ``stopping()``; replace a worker that exits before that (a crash, a kill: its
+    lease runs out and a survivor leads meanwhile).  True when it gave up (crash loop)."""
+    import collections
+    import time
+
+    recent: collections.deque = collections.deque()
+    limit = max(3, RESTARTS_PER_WORKER * workers)
+    while not stopping():
+        for i, p in enumerate(procs):
+            code = p.poll()
+            if code is None or stopping():
+                continue
+            now = time.monotonic()
+            while recent and now - recent[0] > RESTART_WINDOW:
+                recent.popleft()
+            if len(recent) >= limit:
+                print(f"dataflow serve: {len(recent) + 1} workers exited within {RESTART_WINDOW:.0f} s; "
+                      f"stopping (see the workers' errors above)", file=sys.stderr, flush=True)
+                return True
+            recent.append(now)
+            procs[i] = start()
+            print(f"dataflow fabric worker pid {p.pid} exited with {code}; started pid {procs[i].pid}", flush=True)
+        time.sleep(0.2)
+    return False
 
 
 def _run(args) -> int:

@@ -368,3 +368,98 @@ async def test_unreachable_redis_is_a_fabric_error(tmp_path):
         await db.start(port=0, coordination=CoordinationConfig("redis", url=f"redis://127.0.0.1:{port}/0"))
     assert not db._fabric.runtime.started
     await db.close_async()
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    out = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(d))
+    return out
+
+
+def test_serve_replaces_a_worker_that_dies(tmp_path):
+    """SIGKILL one of two workers: the supervisor starts another on the same socket, the group
+    again has two workers and one leader, and SIGTERM still stops everything cleanly."""
+    import re
+    import subprocess
+    import sys
+
+    from .fabric_workers import HERE, ROOT, SECRET
+
+    _need(REDIS_URL, 6379)
+    with nodelay(ApiServer()) as api:
+        api.set("/items", [1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": f"sqlite:///{tmp_path}/s.db",
+               "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": api.url, "FABRIC_HOOK_SECRET": SECRET}
+        proc = subprocess.Popen([sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port",
+                                 "0", "--workers", "2", "--coordination", "redis", "--lease", "1", "--renew", "0.3",
+                                 "--coordination-key", "r" + os.urandom(6).hex()],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/fabric/", proc.stdout.readline())
+            assert m
+
+            def health_of_both(c, deadline):
+                seen = {}
+                while time.monotonic() < deadline and (len(seen) < 2 or sum(seen.values()) != 1):
+                    try:
+                        h = c.get("/fabric/_health", headers={"Connection": "close"}).json()
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                        continue
+                    seen[h["worker_id"]] = h["leader"]
+                return seen
+
+            with httpx.Client(base_url=f"http://127.0.0.1:{m.group(1)}") as c:
+                first = health_of_both(c, time.monotonic() + 30)
+                assert len(first) == 2 and sum(first.values()) == 1, first
+                workers = _children(proc.pid)
+                assert len(workers) == 2, workers
+                victim = sorted(workers)[0]
+                os.kill(victim, signal.SIGKILL)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    now = _children(proc.pid)
+                    if len(now) == 2 and victim not in now:
+                        break
+                    time.sleep(0.1)
+                assert len(now) == 2 and victim not in now, now
+                # the replacement serves, and the pair settles on exactly one leader again
+                later = health_of_both(c, time.monotonic() + 30)
+                assert len(later) == 2 and sum(later.values()) == 1, later
+                assert set(later) != set(first)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+            assert f"worker pid {victim} exited with -9; started pid" in out, out
+            assert out.count("dataflow fabric stopped") == 2, out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_serve_stops_when_workers_keep_dying(tmp_path):
+    """Workers that cannot start (a module that does not import) are not restarted for ever:
+    after a few replacements the supervisor stops and exits 1, saying why."""
+    import subprocess
+    import sys
+
+    _need(REDIS_URL, 6379)
+    proc = subprocess.run([sys.executable, "-m", "dataflow", "serve", "--module", "no_such_fabric_module_xyz",
+                           "--port", "0", "--workers", "2", "--coordination", "redis"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "REDIS_URL": REDIS_URL})
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "workers exited within 60 s; stopping" in proc.stderr
+    assert proc.stdout.count("started pid") == 4, proc.stdout
