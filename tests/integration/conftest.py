@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,13 +20,7 @@ MY_URL = os.environ.get("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1):
-            return True
-    except OSError:
-        return False
+from dataflow.testing.fixtures import reachable as _reachable  # noqa: E402 - one copy of the check
 
 
 def _backend_url(name: str, tmp_path) -> str:
