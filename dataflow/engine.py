@@ -234,6 +234,9 @@ class DataFlow:
         # lock; existing_schema_mode: validate only (dataflow/migrations/apply.py)
         from .migrations.apply import initialize_schema
         await initialize_schema(self)
+        check = getattr(self.driver, "check_session_triggers", None)  # PostgreSQL's reset skip
+        if check is not None and self._models:
+            await check([m.table for m in self._models.values()])
 
     #: "pgvector" or "client" once a model with a vector field was initialized (dataflow.vector)
     vector_backend: str | None = None

@@ -233,6 +233,9 @@ class PostgreSQLDriver(Driver):
         self._watches: dict = {}
         #: connections being given back that ran only plain statements: no reset query for them
         self._kept: weakref.WeakSet = weakref.WeakSet()
+        #: False: reset every connection (a model's table has a trigger, which may change the
+        #: session where no statement shows it; see ``check_session_triggers``)
+        self.keep_sessions = True
         #: ``async f(connection)`` run on every new pooled connection, in order (e.g. codecs
         #: such as pgvector's); add to it, then ``await pool.expire_connections()`` to renew.
         self.connection_setup: list = []
@@ -319,6 +322,24 @@ class PostgreSQLDriver(Driver):
         if query:
             await con.execute(query)
 
+    async def check_session_triggers(self, tables) -> list:
+        """Called when the DataFlow initializes: a trigger on one of ``tables`` runs inside
+        DataFlow's plain INSERT/UPDATE/DELETE and may change the session (set_config, advisory
+        locks) where no statement text shows it, so with any such trigger every connection is
+        reset again, as asyncpg does.  Returns the (table, trigger) pairs found."""
+        rows = await self.fetch(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND c.relname = ANY($1::text[]) AND pg_table_is_visible(c.oid) "
+            "ORDER BY 1, 2", (sorted(tables),))
+        found = [(r[0], r[1]) for r in rows]
+        self.keep_sessions = not found
+        if found:
+            import logging
+            logging.getLogger("dataflow").info(
+                "PostgreSQL: trigger(s) %s on model tables: every connection is reset after use",
+                ", ".join(f"{t}.{g}" for t, g in found))
+        return found
+
     def _give_back_kept(self, proxy) -> None:
         """Mark a borrowed connection (a pool proxy) as not needing the reset query."""
         raw = getattr(proxy, "_con", None)  # the proxy's connection (the object release resets)
@@ -362,7 +383,7 @@ class PostgreSQLDriver(Driver):
     async def _pooled(self, method: str, sql: str, params, write: bool):
         """One statement on a pooled connection outside any transaction (autocommit)."""
         p = self._loops.get() or await self.pool()
-        kept = _session_kept(sql)
+        kept = self.keep_sessions and _session_kept(sql)
         for attempt in (0, 1):
             con = await self._acquire(p)
             if kept:
@@ -444,7 +465,9 @@ class PostgreSQLDriver(Driver):
                 if isinstance(exc, Exception):
                     raise translate(exc) from exc
                 raise
-            return _PgConn(con, p)
+            c = _PgConn(con, p)
+            c.kept = self.keep_sessions
+            return c
 
     async def _commit(self, conn: _PgConn) -> None:
         try:

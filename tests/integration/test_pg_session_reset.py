@@ -205,3 +205,58 @@ def test_raw_sql_is_never_kept():
     finally:
         RAW_SQL.reset(token)
     assert _session_kept("SELECT 1")
+
+
+def test_a_trigger_on_a_model_table_turns_the_skip_off(tmp_path):
+    """A trigger runs inside DataFlow's own plain INSERT, where no statement text shows what it
+    does: a model table with a trigger makes the driver reset every connection again.  The
+    control (the skip forced back on) shows the leak the check prevents."""
+    suffix = uuid.uuid4().hex[:8]
+    table, fn = f"trig_{suffix}", f"df_trig_set_{suffix}"
+    loop = asyncio.new_event_loop()
+
+    def make():
+        db = DataFlow(PG_URL, pool_size=1)
+
+        @db.model
+        class Trig:
+            name: str
+            __tablename__ = table
+        return db
+
+    async def run():
+        first = make()
+        await first.initialize()
+        fresh = tuple(await first.driver.fetchrow(PROBE))
+        await first.execute_raw(
+            f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"PERFORM set_config('application_name', 'leak', false); RETURN NEW; END $$")
+        await first.execute_raw(f"CREATE TRIGGER t_{suffix} BEFORE INSERT ON {table} "
+                                f"FOR EACH ROW EXECUTE FUNCTION {fn}()")
+        await first.close_async()
+        db = make()
+        try:
+            await db.initialize()
+            assert db.driver.keep_sessions is False
+            await db.express.create("Trig", {"name": "a"})
+            assert tuple(await db.driver.fetchrow(PROBE)) == fresh
+            db.driver.keep_sessions = True          # the control: what the check prevents
+            await db.express.create("Trig", {"name": "b"})
+            leaked = tuple(await db.driver.fetchrow(PROBE))
+            assert leaked[0] == "leak", leaked
+        finally:
+            await db.execute_raw(f"DROP TABLE IF EXISTS {table}")
+            await db.execute_raw(f"DROP FUNCTION IF EXISTS {fn}()")
+            await db.close_async()
+        plain = make()                              # no trigger: the skip is on
+        try:
+            await plain.initialize()
+            assert plain.driver.keep_sessions is True
+        finally:
+            await plain.execute_raw(f"DROP TABLE IF EXISTS {table}")
+            await plain.close_async()
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
