@@ -158,11 +158,17 @@ async def run(ctx):
                 inserted += (await count_rows(drv, ctx.table) - before) if counting else changes
                 changed += changes
             ctx.written += n
+    return inserted, skipped(ctx, inserted, changed), PATH
+
+
+def skipped(ctx, inserted: int, changed: int) -> int:
+    """The rows of a finished INSERT-path load that changed nothing: in ``skip`` mode the
+    conflicting ones; in ``update`` mode on a tenant model the ones that met another tenant's
+    row (its guard left them alone), told from updated rows by ``changed``, the statements'
+    affected rows (each updated row counts ``dialect.affected_per_update``)."""
     if ctx.conflict == "skip":
-        return inserted, ctx.consumed - inserted, PATH
-    if counting and ctx.table.st.guard is not None:
-        # a tenant model: a row that met another tenant's row was left alone by the upsert's
-        # guard and changed nothing; report it as skipped, not updated
+        return ctx.consumed - inserted
+    if ctx.conflict == "update" and ctx.table.st.guard is not None:
         updated = (changed - inserted) // ctx.table.dialect.affected_per_update
-        return inserted, max(0, ctx.consumed - inserted - updated), PATH
-    return inserted, 0, PATH
+        return max(0, ctx.consumed - inserted - updated)
+    return 0

@@ -112,14 +112,7 @@ async def _insert(ctx, packet):
             async with drv.transaction():
                 inserted += await one_batch(start, rows, cols, n, counting)
             ctx.written += n
-    if ctx.conflict == "skip":
-        return inserted, ctx.consumed - inserted, PATH
-    if counting and ctx.table.st.guard is not None:
-        # a tenant model: a row that met another tenant's row was left alone by the guard
-        # (0 affected rows): skipped, not updated
-        updated = (changed - inserted) // ctx.table.dialect.affected_per_update
-        return inserted, max(0, ctx.consumed - inserted - updated), PATH
-    return inserted, 0, PATH
+    return inserted, generic.skipped(ctx, inserted, changed), PATH
 
 
 # ----------------------------------------------------------------------------- LOAD DATA path

@@ -17,6 +17,7 @@ from ..errors import BulkLoadError, DataFlowError, ValidationError
 from ..models.managed import MANAGED_FIELDS, utcnow
 import dataflow.bulk.ids as bulk_ids
 import dataflow.bulk.options as O
+from .insert import count_rows
 from .rows import sections
 
 K = _native.load("params")  # kind and dialect codes: the same ints in both implementations
@@ -176,12 +177,12 @@ async def bulk_write(table, records, *, batch_size=1000, conflict_resolution="er
                 return len(batch)
             nonlocal blocked
             if guarded:
-                before = (await drv.fetchrow(*st.count_all()))[0]
+                before = await count_rows(drv, table)
             n = await _run_batch(drv, sql_for, batch, label, writes, counter)
             if ids is not None and not ids.known(names, batch, raw):
                 await ids.lookup(drv, names, batch)
             if guarded:
-                fresh = (await drv.fetchrow(*st.count_all()))[0] - before
+                fresh = await count_rows(drv, table) - before
                 blocked += len(batch) - fresh - (n - fresh) // 2
                 return fresh
             if isinstance(n, tuple):  # (inserted, rows back): update mode with RETURNING

@@ -30,7 +30,6 @@ _BACKGROUND: set = set()  # strong refs to cleanup tasks that outlive a cancelle
 _SESSION_SQL = re.compile(r"^\s*(SET\b|USE\b|LOCK\b|CREATE\s+TEMP|.*\bGET_LOCK\s*\()", re.I | re.S)
 
 
-_SESSION_SEEN: dict = {}  # sql -> touches_session(sql): statement texts repeat (built once per model)
 
 #: True while raw SQL runs (``db.execute_raw``, a transaction's ``execute``/``fetch``/``fetchrow``):
 #: its text may call functions that change the session where the text does not show it, so a
@@ -38,15 +37,25 @@ _SESSION_SEEN: dict = {}  # sql -> touches_session(sql): statement texts repeat 
 RAW_SQL: contextvars.ContextVar = contextvars.ContextVar("dataflow_raw_sql", default=False)
 
 
-def touches_session(sql: str) -> bool:
-    # the regex scans the whole text (~2-3 us for a 130-character statement, run on every
-    # MySQL statement); a text seen before costs one dict lookup (str hashes are cached)
-    hit = _SESSION_SEEN.get(sql)
-    if hit is None:
-        hit = _SESSION_SQL.match(sql) is not None
-        if len(_SESSION_SEEN) < 4096:  # bounded: raw SQL with inlined values must not grow it
-            _SESSION_SEEN[sql] = hit
-    return hit
+def text_test(pattern):
+    """``sql -> pattern.match(sql) is not None``, remembered per text: the regex scans the whole
+    text (~2-3 us for a 130-character statement, run on every statement), while the statement
+    layer builds each text once per model, so a text seen before costs one dict lookup (str
+    hashes are cached).  Bounded: raw SQL with inlined values must not grow it."""
+    seen: dict = {}
+
+    def test(sql: str) -> bool:
+        hit = seen.get(sql)
+        if hit is None:
+            hit = pattern.match(sql) is not None
+            if len(seen) < 4096:
+                seen[sql] = hit
+        return hit
+    return test
+
+
+#: the MySQL driver resets a connection after such SQL
+touches_session = text_test(_SESSION_SQL)
 
 
 async def finish(coro):

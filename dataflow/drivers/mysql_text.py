@@ -88,10 +88,4 @@ def interpolate(con, sql: str, params) -> str:
     as it is, as the cursor does."""
     if not params:
         return sql
-    get = _LITERAL.get
-    esc = con.escape
-    out = []
-    for v in params:
-        f = get(type(v))
-        out.append(esc(v) if f is None else f(con, v))
-    return sql % tuple(out)
+    return sql % tuple([literal(con, v) for v in params])

@@ -16,7 +16,7 @@ import re
 import weakref
 
 from .. import errors as E
-from .base import RAW_SQL, Conn, Driver, finish
+from .base import RAW_SQL, Conn, Driver, finish, text_test
 from .loops import LoopPools, close_dead_transport
 from .waits import WaitWatch
 
@@ -115,25 +115,26 @@ class _PgConn(Conn):
         #: every statement so far left the session as it was (no reset needed at the end)
         self.kept = True
 
-    async def fetch(self, sql, params=()):
+    def _note(self, sql) -> None:
         if self.kept and not _session_kept(sql):
             self.kept = False
+
+    async def fetch(self, sql, params=()):
+        self._note(sql)
         try:
             return await self.con.fetch(sql, *params)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def fetchrow(self, sql, params=()):
-        if self.kept and not _session_kept(sql):
-            self.kept = False
+        self._note(sql)
         try:
             return await self.con.fetchrow(sql, *params)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def execute(self, sql, params=()):
-        if self.kept and not _session_kept(sql):
-            self.kept = False
+        self._note(sql)
         try:
             status = await self.con.execute(sql, *params)
         except Exception as exc:
@@ -141,16 +142,14 @@ class _PgConn(Conn):
         return _rowcount(status)
 
     async def executemany(self, sql, rows):
-        if self.kept and not _session_kept(sql):
-            self.kept = False
+        self._note(sql)
         try:
             await self.con.executemany(sql, rows)
         except Exception as exc:
             raise translate(exc) from exc
 
     async def insert(self, sql, params=()):
-        if self.kept and not _session_kept(sql):
-            self.kept = False
+        self._note(sql)
         try:
             return await self.con.fetchval(sql, *params)
         except Exception as exc:
@@ -206,19 +205,12 @@ def _rowcount(status: str) -> int:
 _PLAIN_SQL = re.compile(
     r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|VALUES|TABLE|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK"
     r"|SAVEPOINT|RELEASE)\b(?!.*(set_config|advisory|dblink|;\s*\S))", re.I | re.S)
-_PLAIN_SEEN: dict = {}  # sql -> plain: texts repeat (the statement layer builds them once per model)
+_plain = text_test(_PLAIN_SQL)
 
 
 def _session_kept(sql: str) -> bool:
     """Whether ``sql`` (not raw) leaves the session as it was; see ``_PLAIN_SQL``."""
-    if RAW_SQL.get():
-        return False
-    hit = _PLAIN_SEEN.get(sql)
-    if hit is None:
-        hit = _PLAIN_SQL.match(sql) is not None
-        if len(_PLAIN_SEEN) < 4096:  # bounded: raw SQL with inlined values must not grow it
-            _PLAIN_SEEN[sql] = hit
-    return hit
+    return not RAW_SQL.get() and _plain(sql)
 
 
 class PostgreSQLDriver(Driver):

@@ -307,39 +307,54 @@ async def test_follower_writes_are_refreshed_by_the_leader(backend, tmp_path):
             await db.close_async()
 
 
-def test_serve_workers_share_one_socket(tmp_path):
-    """``dataflow serve --workers 2 --coordination redis``: one port, two processes, one leader;
-    SIGTERM to the supervisor stops both cleanly."""
+def _serve_workers(tmp_path, api, key_prefix: str):
+    """``dataflow serve --workers 2 --coordination redis`` on a free port: (process, base URL)."""
     import re
     import subprocess
     import sys
 
     from .fabric_workers import HERE, ROOT, SECRET
 
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": f"sqlite:///{tmp_path}/s.db",
+           "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": api.url, "FABRIC_HOOK_SECRET": SECRET}
+    proc = subprocess.Popen([sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port",
+                             "0", "--workers", "2", "--coordination", "redis", "--lease", "1", "--renew", "0.3",
+                             "--coordination-key", key_prefix + os.urandom(6).hex()],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/fabric/", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+    assert m, line
+    return proc, f"http://127.0.0.1:{m.group(1)}"
+
+
+def _workers_seen(c, seconds: float) -> dict:
+    """worker_id -> leader, from /fabric/_health, until two workers and one leader are seen."""
+    seen = {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (len(seen) < 2 or sum(seen.values()) != 1):
+        try:
+            # a new connection each time, so the kernel spreads them over both workers
+            h = c.get("/fabric/_health", headers={"Connection": "close"}).json()
+        except httpx.HTTPError:
+            time.sleep(0.05)
+            continue
+        seen[h["worker_id"]] = h["leader"]
+    return seen
+
+
+def test_serve_workers_share_one_socket(tmp_path):
+    """``dataflow serve --workers 2 --coordination redis``: one port, two processes, one leader;
+    SIGTERM to the supervisor stops both cleanly."""
     _need(REDIS_URL, 6379)
     with nodelay(ApiServer()) as api:
         api.set("/items", [1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": f"sqlite:///{tmp_path}/s.db",
-               "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": api.url, "FABRIC_HOOK_SECRET": SECRET}
-        proc = subprocess.Popen([sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port",
-                                 "0", "--workers", "2", "--coordination", "redis", "--lease", "1", "--renew", "0.3",
-                                 "--coordination-key", "s" + os.urandom(6).hex()],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc, url = _serve_workers(tmp_path, api, "s")
         try:
-            line = proc.stdout.readline()
-            m = re.search(r"http://127\.0\.0\.1:(\d+)/fabric/", line)
-            assert m, line
-            seen = {}
-            with httpx.Client(base_url=f"http://127.0.0.1:{m.group(1)}") as c:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and (len(seen) < 2 or sum(seen.values()) != 1):
-                    try:
-                        # a new connection each time, so the kernel spreads them over both workers
-                        h = c.get("/fabric/_health", headers={"Connection": "close"}).json()
-                    except httpx.HTTPError:
-                        time.sleep(0.05)
-                        continue
-                    seen[h["worker_id"]] = h["leader"]
+            with httpx.Client(base_url=url) as c:
+                seen = _workers_seen(c, 30)
             assert len(seen) == 2 and sum(seen.values()) == 1, seen
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -390,38 +405,13 @@ def _children(pid: int) -> set[int]:
 def test_serve_replaces_a_worker_that_dies(tmp_path):
     """SIGKILL one of two workers: the supervisor starts another on the same socket, the group
     again has two workers and one leader, and SIGTERM still stops everything cleanly."""
-    import re
-    import subprocess
-    import sys
-
-    from .fabric_workers import HERE, ROOT, SECRET
-
     _need(REDIS_URL, 6379)
     with nodelay(ApiServer()) as api:
         api.set("/items", [1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, HERE]), "FABRIC_DB_URL": f"sqlite:///{tmp_path}/s.db",
-               "FABRIC_REDIS_URL": REDIS_URL, "FABRIC_API_URL": api.url, "FABRIC_HOOK_SECRET": SECRET}
-        proc = subprocess.Popen([sys.executable, "-m", "dataflow", "serve", "--module", "fabric_worker_app", "--port",
-                                 "0", "--workers", "2", "--coordination", "redis", "--lease", "1", "--renew", "0.3",
-                                 "--coordination-key", "r" + os.urandom(6).hex()],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc, url = _serve_workers(tmp_path, api, "r")
         try:
-            m = re.search(r"http://127\.0\.0\.1:(\d+)/fabric/", proc.stdout.readline())
-            assert m
-
-            def health_of_both(c, deadline):
-                seen = {}
-                while time.monotonic() < deadline and (len(seen) < 2 or sum(seen.values()) != 1):
-                    try:
-                        h = c.get("/fabric/_health", headers={"Connection": "close"}).json()
-                    except httpx.HTTPError:
-                        time.sleep(0.05)
-                        continue
-                    seen[h["worker_id"]] = h["leader"]
-                return seen
-
-            with httpx.Client(base_url=f"http://127.0.0.1:{m.group(1)}") as c:
-                first = health_of_both(c, time.monotonic() + 30)
+            with httpx.Client(base_url=url) as c:
+                first = _workers_seen(c, 30)
                 assert len(first) == 2 and sum(first.values()) == 1, first
                 workers = _children(proc.pid)
                 assert len(workers) == 2, workers
@@ -435,7 +425,7 @@ def test_serve_replaces_a_worker_that_dies(tmp_path):
                     time.sleep(0.1)
                 assert len(now) == 2 and victim not in now, now
                 # the replacement serves, and the pair settles on exactly one leader again
-                later = health_of_both(c, time.monotonic() + 30)
+                later = _workers_seen(c, 30)
                 assert len(later) == 2 and sum(later.values()) == 1, later
                 assert set(later) != set(first)
             proc.send_signal(signal.SIGTERM)
